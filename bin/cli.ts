@@ -1,0 +1,19 @@
+/**
+ * Assembles the `hypernode` command from each module's own commands. It lives at the root, not
+ * in `gateway/`, because the runner and simulator commands belong to `runners/`, which the
+ * gateway may not import (DESIGN.md's module rules).
+ */
+import { Command } from "commander";
+import { registerGatewayCommands } from "../gateway/cli/commands.ts";
+import { registerRunnerCommands } from "../runners/cli.ts";
+import { registerSimulatorCommand } from "../runners/simulator-command.ts";
+
+export async function runCli(argv: string[]): Promise<void> {
+  const program = new Command("hypernode")
+    .description("OpenAI-compatible inference gateway over GPU runners, billed per token on Solana")
+    .showHelpAfterError();
+  registerGatewayCommands(program);
+  registerRunnerCommands(program);
+  registerSimulatorCommand(program);
+  await program.parseAsync(argv);
+}

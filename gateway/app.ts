@@ -1,0 +1,118 @@
+/**
+ * The gateway as a Fastify app: a thin HTTP layer over the library core (registry, jobs,
+ * billing). Each concern is a named plugin; `buildGateway` wires them in dependency order.
+ */
+import { randomUUID } from "node:crypto";
+import fastifyWebsocket from "@fastify/websocket";
+import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from "fastify";
+import type { ApiKeyStore } from "../billing/api-keys.ts";
+import type { ModelCatalog } from "../models/catalog.ts";
+import type { GatewayConfig } from "./config.ts";
+import { type JobRecord, JobService } from "./jobs/job-service.ts";
+import authPlugin from "./plugins/auth.ts";
+import errorsPlugin from "./plugins/errors.ts";
+import adminRoutes from "./routes/admin.ts";
+import generationRoutes from "./routes/generation.ts";
+import healthRoutes from "./routes/health.ts";
+import modelRoutes from "./routes/models.ts";
+import webSocketApi from "./routes/websocket-api.ts";
+import { NodeTokenStore } from "./runners/node-tokens.ts";
+import { RunnerRegistry } from "./runners/registry.ts";
+import tunnelServer from "./runners/tunnel-server.ts";
+import { compileSchema } from "./schemas/validation.ts";
+
+export type GatewaySettings = Pick<
+  GatewayConfig,
+  "bodyLimitBytes" | "firstTokenTimeoutMs" | "totalTimeoutMs" | "heartbeatIntervalMs" | "maxAttempts" | "adminToken"
+>;
+
+export interface GatewayServices {
+  catalog: ModelCatalog;
+  apiKeys: ApiKeyStore;
+  nodeTokens: NodeTokenStore;
+  registry: RunnerRegistry;
+  jobs: JobService;
+  gatewayId: string;
+}
+
+export interface Gateway {
+  app: FastifyInstance;
+  services: GatewayServices;
+}
+
+export function createGatewayServices(
+  settings: GatewaySettings,
+  dependencies: { catalog: ModelCatalog; apiKeys: ApiKeyStore; nodeTokens?: NodeTokenStore; gatewayId?: string },
+): GatewayServices {
+  const registry = new RunnerRegistry(settings.heartbeatIntervalMs);
+  return {
+    catalog: dependencies.catalog,
+    apiKeys: dependencies.apiKeys,
+    nodeTokens: dependencies.nodeTokens ?? new NodeTokenStore(),
+    registry,
+    jobs: new JobService(registry, settings),
+    gatewayId: dependencies.gatewayId ?? `gateway-${randomUUID()}`,
+  };
+}
+
+export async function buildGateway(
+  settings: GatewaySettings,
+  services: GatewayServices,
+  logger: FastifyServerOptions["logger"] = false,
+): Promise<Gateway> {
+  const app = Fastify({
+    logger,
+    bodyLimit: settings.bodyLimitBytes,
+    // The request id is the job id: always ours, never taken from a client header.
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    return503OnClosing: true,
+    forceCloseConnections: true,
+    // One line per job comes from the job service; two per HTTP request would be noise.
+    logController: new LogController({ requestIdLogLabel: "jobId", disableRequestLogging: true }),
+  });
+  // Bodies are JSON only: a text/plain body is a client mistake, not a string prompt.
+  app.removeContentTypeParser(["text/plain"]);
+  app.setValidatorCompiler(({ schema }) => compileSchema(schema));
+  app.addHook("onRequest", async (request, reply) => {
+    reply.header("x-request-id", request.id);
+  });
+
+  await app.register(errorsPlugin, { bodyLimitBytes: settings.bodyLimitBytes });
+  await app.register(fastifyWebsocket, { options: { maxPayload: settings.bodyLimitBytes } });
+  await app.register(authPlugin, { apiKeys: services.apiKeys, adminToken: settings.adminToken });
+  await app.register(healthRoutes, { registry: services.registry });
+  await app.register(tunnelServer, {
+    registry: services.registry,
+    nodeTokens: services.nodeTokens,
+    gatewayId: services.gatewayId,
+    heartbeatIntervalMs: settings.heartbeatIntervalMs,
+  });
+  await app.register(modelRoutes, { catalog: services.catalog, registry: services.registry });
+  await app.register(generationRoutes, { catalog: services.catalog, jobs: services.jobs });
+  await app.register(webSocketApi, { catalog: services.catalog, jobs: services.jobs, bodyLimitBytes: settings.bodyLimitBytes });
+  await app.register(adminRoutes, { registry: services.registry, jobs: services.jobs });
+
+  const logJob = (record: JobRecord) =>
+    app.log.info(
+      {
+        jobId: record.jobId,
+        runnerId: record.nodeId,
+        model: record.modelType,
+        operation: record.operation,
+        outcome: record.outcome,
+        promptTokens: record.tokenUsage.promptTokens,
+        completionTokens: record.tokenUsage.completionTokens,
+        timeToFirstTokenMs: record.timeToFirstTokenMs,
+        durationMs: record.executionDuration,
+        attempts: record.attempts,
+        error: record.errorMessage,
+      },
+      "job finished",
+    );
+  services.jobs.on("jobCompleted", logJob);
+  app.addHook("onClose", async () => {
+    services.jobs.off("jobCompleted", logJob);
+  });
+  return { app, services };
+}

@@ -1,0 +1,81 @@
+/**
+ * The gateway's commands: `start` (the embedded stack) and `gateway` (the gateway alone,
+ * waiting for runners to dial in).
+ */
+import type { Command } from "commander";
+import { InMemoryApiKeyStore } from "../../billing/api-keys.ts";
+import { ModelCatalog } from "../../models/catalog.ts";
+import { buildGateway, createGatewayServices } from "../app.ts";
+import { ConfigurationError, type GatewayConfig, loadConfig } from "../config.ts";
+import { DEMO_ACCOUNT_ID, startEmbeddedStack } from "../stack/embedded-stack.ts";
+
+function loadConfigOrExit(): GatewayConfig {
+  try {
+    return loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigurationError) {
+      process.stderr.write(`hypernode: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+}
+
+function loggerOptions(config: GatewayConfig) {
+  return { level: config.logLevel, redact: ["req.headers.authorization", "headers.authorization"] };
+}
+
+function onSignals(stop: () => Promise<void>): void {
+  let stopping = false;
+  const handler = () => {
+    if (stopping) return;
+    stopping = true;
+    void stop().finally(() => process.exit(0));
+  };
+  process.once("SIGINT", handler);
+  process.once("SIGTERM", handler);
+}
+
+export function registerGatewayCommands(program: Command): void {
+  program
+    .command("start")
+    .description("start the embedded stack: gateway, engine simulator and one runner, with a demo API key")
+    .action(async () => {
+      const config = loadConfigOrExit();
+      const stack = await startEmbeddedStack(config, {
+        logger: loggerOptions(config),
+        onChildExit: (name, code) => process.stderr.write(`hypernode: the ${name} process exited (code ${code})\n`),
+      });
+      onSignals(stack.close);
+      process.stdout.write(
+        [
+          "",
+          `Hypernode is serving on ${stack.url}`,
+          `  demo API key:  ${stack.demoKey}`,
+          `  admin token:   ${config.adminToken ? "(from HYPERNODE_ADMIN_TOKEN)" : stack.adminToken}`,
+          "",
+          "Try it:",
+          `  curl ${stack.url}/v1/chat/completions -H "Authorization: Bearer ${stack.demoKey}" -H "Content-Type: application/json" \\`,
+          `    -d '{"model":"qwen2.5-7b-instruct","stream":true,"messages":[{"role":"user","content":"Hello!"}]}'`,
+          "",
+          "Ctrl-C stops everything.",
+          "",
+        ].join("\n"),
+      );
+    });
+
+  program
+    .command("gateway")
+    .description("run the gateway alone; runners connect with HYPERNODE_NODE_TOKEN")
+    .action(async () => {
+      const config = loadConfigOrExit();
+      if (!config.nodeToken) process.stderr.write("hypernode: HYPERNODE_NODE_TOKEN is not set, so no runner can connect\n");
+      const apiKeys = new InMemoryApiKeyStore();
+      if (config.demoKey) await apiKeys.import(config.demoKey, DEMO_ACCOUNT_ID, "demo key");
+      const services = createGatewayServices(config, { catalog: ModelCatalog.builtIn(), apiKeys });
+      if (config.nodeToken) services.nodeTokens.import(config.nodeToken, "HYPERNODE_NODE_TOKEN");
+      const { app } = await buildGateway(config, services, loggerOptions(config));
+      await app.listen({ host: config.host, port: config.port });
+      onSignals(() => app.close());
+    });
+}

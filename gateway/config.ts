@@ -1,0 +1,73 @@
+/**
+ * Gateway configuration from environment variables, validated once at boot. A bad value stops
+ * the process with a message naming the variable; no setting at all gives the embedded default.
+ */
+import { z } from "zod";
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveMs = z.coerce.number().int().positive();
+
+const environmentSchema = z.object({
+  PORT: port.default(8080),
+  HYPERNODE_HOST: z.string().min(1).default("127.0.0.1"),
+  HYPERNODE_DATA_DIR: z.string().min(1).default("./.hypernode"),
+  HYPERNODE_DEMO_KEY: z.string().min(8, "must be at least 8 characters").optional(),
+  HYPERNODE_ADMIN_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
+  HYPERNODE_NODE_TOKEN: z.string().regex(/^hn_[A-Za-z0-9_-]{16,}$/, "must look like hn_ followed by 16+ characters").optional(),
+  HYPERNODE_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(4 * 1024 * 1024),
+  HYPERNODE_FIRST_TOKEN_TIMEOUT_MS: positiveMs.default(60_000),
+  HYPERNODE_TOTAL_TIMEOUT_MS: positiveMs.default(600_000),
+  HYPERNODE_HEARTBEAT_INTERVAL_MS: positiveMs.default(15_000),
+  HYPERNODE_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(3),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  REDIS_URL: z.string().url().optional(),
+  SOLANA_RPC_URL: z.string().url().optional(),
+});
+
+export interface GatewayConfig {
+  host: string;
+  port: number;
+  dataDirectory: string;
+  demoKey: string | undefined;
+  adminToken: string | undefined;
+  nodeToken: string | undefined;
+  bodyLimitBytes: number;
+  firstTokenTimeoutMs: number;
+  totalTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  maxAttempts: number;
+  logLevel: string;
+  redisUrl: string | undefined;
+  solanaRpcUrl: string | undefined;
+}
+
+export class ConfigurationError extends Error {
+  override name = "ConfigurationError";
+}
+
+export function loadConfig(environment: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  // Empty strings are "unset": shells and compose files often export VAR= for nothing.
+  const present = Object.fromEntries(Object.entries(environment).filter(([, value]) => value !== undefined && value !== ""));
+  const parsed = environmentSchema.safeParse(present);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`);
+    throw new ConfigurationError(`invalid configuration:\n  ${problems.join("\n  ")}`);
+  }
+  const values = parsed.data;
+  return {
+    host: values.HYPERNODE_HOST,
+    port: values.PORT,
+    dataDirectory: values.HYPERNODE_DATA_DIR,
+    demoKey: values.HYPERNODE_DEMO_KEY,
+    adminToken: values.HYPERNODE_ADMIN_TOKEN,
+    nodeToken: values.HYPERNODE_NODE_TOKEN,
+    bodyLimitBytes: values.HYPERNODE_BODY_LIMIT_BYTES,
+    firstTokenTimeoutMs: values.HYPERNODE_FIRST_TOKEN_TIMEOUT_MS,
+    totalTimeoutMs: values.HYPERNODE_TOTAL_TIMEOUT_MS,
+    heartbeatIntervalMs: values.HYPERNODE_HEARTBEAT_INTERVAL_MS,
+    maxAttempts: values.HYPERNODE_MAX_ATTEMPTS,
+    logLevel: values.LOG_LEVEL,
+    redisUrl: values.REDIS_URL,
+    solanaRpcUrl: values.SOLANA_RPC_URL,
+  };
+}

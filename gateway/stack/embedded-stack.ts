@@ -1,0 +1,95 @@
+/**
+ * `hypernode start`: the whole network on one machine — the gateway in this process, an
+ * engine simulator and one runner as child processes — with a demo API key that works at once.
+ */
+import { mkdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { FastifyServerOptions } from "fastify";
+import { InMemoryApiKeyStore } from "../../billing/api-keys.ts";
+import { generateSecret } from "../../billing/secrets.ts";
+import { ModelCatalog } from "../../models/catalog.ts";
+import { buildGateway, createGatewayServices, type Gateway } from "../app.ts";
+import type { GatewayConfig } from "../config.ts";
+import { NODE_TOKEN_PREFIX } from "../runners/node-tokens.ts";
+import { type StartedChild, startChild } from "./child-process.ts";
+
+export const DEMO_ACCOUNT_ID = "acct_demo";
+
+export interface EmbeddedStack {
+  url: string;
+  demoKey: string;
+  adminToken: string;
+  gateway: Gateway;
+  close(): Promise<void>;
+}
+
+export interface EmbeddedStackOptions {
+  logger: FastifyServerOptions["logger"];
+  /** Called when a child process dies on its own. */
+  onChildExit?: (name: string, code: number | null) => void;
+}
+
+export async function startEmbeddedStack(config: GatewayConfig, options: EmbeddedStackOptions): Promise<EmbeddedStack> {
+  const dataDirectory = resolve(config.dataDirectory);
+  mkdirSync(dataDirectory, { recursive: true });
+  const apiKeys = new InMemoryApiKeyStore();
+  const demoKey = config.demoKey ?? generateSecret("sk-hn-demo-");
+  await apiKeys.import(demoKey, DEMO_ACCOUNT_ID, "demo key");
+  const adminToken = config.adminToken ?? generateSecret("hn_admin_");
+  const settings = { ...config, adminToken };
+  const services = createGatewayServices(settings, { catalog: ModelCatalog.builtIn(), apiKeys });
+  const nodeToken = config.nodeToken ?? generateSecret(NODE_TOKEN_PREFIX);
+  services.nodeTokens.import(nodeToken, "embedded runner");
+
+  const gateway = await buildGateway(settings, services, options.logger);
+  await gateway.app.listen({ host: config.host, port: config.port });
+  const address = gateway.app.server.address();
+  const port = typeof address === "object" && address ? address.port : config.port;
+  const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
+
+  const children: StartedChild[] = [];
+  const close = async () => {
+    await Promise.allSettled(children.map((child) => child.stop()));
+    await gateway.app.close();
+  };
+  try {
+    const simulator = await startChild({
+      name: "simulator",
+      args: ["sim", "--port", "0"],
+      awaitListening: true,
+      onExit: (code) => options.onChildExit?.("simulator", code),
+    });
+    children.push(simulator);
+    const runnerOnline = new Promise<void>((resolveOnline, rejectOnline) => {
+      const timer = setTimeout(() => rejectOnline(new Error("the embedded runner did not come online within 30 s")), 30_000);
+      services.registry.once("runnerOnline", () => {
+        clearTimeout(timer);
+        resolveOnline();
+      });
+    });
+    const runner = await startChild({
+      name: "runner",
+      args: [
+        "runner",
+        "--engine",
+        "sim",
+        "--engine-url",
+        String(simulator.announcement?.url),
+        "--gateway",
+        url,
+        "--wallet-keypair",
+        join(dataDirectory, "runner-wallet.json"),
+        "--generate-wallet",
+      ],
+      environment: { HN_NODE_TOKEN: nodeToken },
+      awaitListening: false,
+      onExit: (code) => options.onChildExit?.("runner", code),
+    });
+    children.push(runner);
+    await runnerOnline;
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return { url, demoKey, adminToken, gateway, close };
+}

@@ -1,0 +1,114 @@
+/**
+ * A whole network in the test process: the engine simulator, a gateway on a real port and
+ * runner agents dialling it over real WebSockets. Everything binds 127.0.0.1 port 0 and
+ * `close()` stops all of it.
+ */
+import { InMemoryApiKeyStore } from "../../billing/api-keys.ts";
+import { generateKeypair } from "../../billing/receipts/ed25519.ts";
+import { buildGateway, createGatewayServices, type Gateway, type GatewaySettings } from "../../gateway/app.ts";
+import { ModelCatalog } from "../../models/catalog.ts";
+import { RunnerAgent } from "../../runners/agent/index.ts";
+import { createEngineAdapter } from "../../runners/engines/index.ts";
+import type { EngineKind } from "../../runners/protocol.ts";
+import { type SimulatorHandle, type SimulatorOptions, startSimulator } from "../../runners/simulator/server.ts";
+
+export const TEST_API_KEY = "sk-hn-test-0123456789abcdef";
+export const TEST_ADMIN_TOKEN = "hn_admin_test_0123456789abcdef";
+export const TEST_NODE_TOKEN = "hn_test_node_token_0123456789";
+
+export interface TestRunnerOptions {
+  engine?: EngineKind;
+  /** Defaults to the stack's shared simulator. */
+  engineUrl?: string;
+  models?: string[];
+  runnerId?: string;
+  maxConcurrentJobs?: number;
+}
+
+export interface TestStack {
+  url: string;
+  apiKey: string;
+  adminToken: string;
+  simulator: SimulatorHandle;
+  gateway: Gateway;
+  runners: RunnerAgent[];
+  catalog: ModelCatalog;
+  addRunner(options?: TestRunnerOptions): Promise<RunnerAgent>;
+  close(): Promise<void>;
+}
+
+export interface TestStackOptions {
+  simulator?: SimulatorOptions;
+  settings?: Partial<GatewaySettings>;
+  /** Runners to start at once (each on the shared simulator). */
+  runners?: number;
+}
+
+export async function startTestStack(options: TestStackOptions = {}): Promise<TestStack> {
+  const catalog = ModelCatalog.builtIn();
+  const simulator = await startSimulator({ timeToFirstTokenMs: 5, perTokenLatencyMs: 1, ...options.simulator });
+  const apiKeys = new InMemoryApiKeyStore();
+  await apiKeys.import(TEST_API_KEY, "acct_test", "test key");
+  const settings: GatewaySettings = {
+    bodyLimitBytes: 1024 * 1024,
+    firstTokenTimeoutMs: 10_000,
+    totalTimeoutMs: 60_000,
+    heartbeatIntervalMs: 15_000,
+    maxAttempts: 3,
+    adminToken: TEST_ADMIN_TOKEN,
+    ...options.settings,
+  };
+  const services = createGatewayServices(settings, { catalog, apiKeys });
+  services.nodeTokens.import(TEST_NODE_TOKEN, "test runners");
+  const gateway = await buildGateway(settings, services);
+  await gateway.app.listen({ host: "127.0.0.1", port: 0 });
+  const address = gateway.app.server.address();
+  if (typeof address !== "object" || !address) throw new Error("gateway has no address");
+  const url = `http://127.0.0.1:${address.port}`;
+  const runners: RunnerAgent[] = [];
+
+  const addRunner = async (runnerOptions: TestRunnerOptions = {}) => {
+    const agent = new RunnerAgent({
+      gatewayUrl: url,
+      nodeToken: TEST_NODE_TOKEN,
+      wallet: generateKeypair(),
+      engine: createEngineAdapter(runnerOptions.engine ?? "sim", runnerOptions.engineUrl ?? simulator.url),
+      catalog,
+      models: runnerOptions.models,
+      runnerId: runnerOptions.runnerId,
+      maxConcurrentJobs: runnerOptions.maxConcurrentJobs,
+      reconnect: { initialDelayMs: 50, maxDelayMs: 500 },
+    });
+    await agent.start();
+    runners.push(agent);
+    return agent;
+  };
+  for (let index = 0; index < (options.runners ?? 1); index++) await addRunner();
+
+  return {
+    url,
+    apiKey: TEST_API_KEY,
+    adminToken: TEST_ADMIN_TOKEN,
+    simulator,
+    gateway,
+    runners,
+    catalog,
+    addRunner,
+    async close() {
+      await Promise.allSettled(runners.map((runner) => runner.stop({ drainMs: 0 })));
+      await gateway.app.close();
+      await simulator.close();
+    },
+  };
+}
+
+/** Polls until `read` returns a value (not undefined) or the time runs out. */
+export async function eventually<T>(read: () => T | undefined, timeoutMs = 5_000, intervalMs = 10): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = read();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}

@@ -6,6 +6,7 @@ import { randomUUID } from "node:crypto";
 import fastifyWebsocket from "@fastify/websocket";
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from "fastify";
 import type { ApiKeyStore } from "../billing/api-keys.ts";
+import { countTextTokens } from "../billing/tokens.ts";
 import type { ModelCatalog } from "../models/catalog.ts";
 import type { GatewayConfig } from "./config.ts";
 import { type JobRecord, JobService } from "./jobs/job-service.ts";
@@ -45,6 +46,8 @@ export function createGatewayServices(
   dependencies: { catalog: ModelCatalog; apiKeys: ApiKeyStore; nodeTokens?: NodeTokenStore; gatewayId?: string },
 ): GatewayServices {
   const registry = new RunnerRegistry(settings.heartbeatIntervalMs);
+  // Loading a BPE table takes ~150 ms of blocked event loop: pay it at boot, not on a request.
+  for (const encoding of new Set(dependencies.catalog.list().map((model) => model.tokenizerEncoding))) countTextTokens("", encoding);
   return {
     catalog: dependencies.catalog,
     apiKeys: dependencies.apiKeys,

@@ -7,11 +7,16 @@ import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import pino, { type Logger } from "pino";
-import { generateKeypair, keypairFileContents, readKeypairFile, type WalletKeypair } from "../billing/receipts/ed25519.ts";
+import {
+  generateKeypair,
+  keypairFileContents,
+  readKeypairFile,
+  type WalletKeypair,
+} from "../billing/receipts/ed25519.ts";
 import { ModelCatalog } from "../models/catalog.ts";
 import { RunnerAgent } from "./agent/index.ts";
-import { createEngineAdapter } from "./engines/index.ts";
 import type { EngineAdapter } from "./engines/engine.ts";
+import { createEngineAdapter } from "./engines/index.ts";
 import { detectGpus } from "./gpu.ts";
 import type { EngineKind } from "./protocol.ts";
 
@@ -44,13 +49,26 @@ export class RunnerCommandError extends Error {}
 export function registerRunnerCommands(program: Command): void {
   program
     .command("runner")
-    .description("run a runner: dial the gateway, serve its jobs with a local engine, sign receipts with a Solana wallet")
-    .addOption(new Option("--engine <kind>", "inference engine next to this runner").choices(ENGINE_KINDS).default("vllm"))
-    .option("--engine-url <url>", "engine base URL (default: vllm http://127.0.0.1:8000, ollama http://127.0.0.1:11434)")
+    .description(
+      "run a runner: dial the gateway, serve its jobs with a local engine, sign receipts with a Solana wallet",
+    )
+    .addOption(
+      new Option("--engine <kind>", "inference engine next to this runner").choices(ENGINE_KINDS).default("vllm"),
+    )
+    .option(
+      "--engine-url <url>",
+      "engine base URL (default: vllm http://127.0.0.1:8000, ollama http://127.0.0.1:11434)",
+    )
     .addOption(new Option("--engine-api-key <key>", "vLLM's --api-key, if it was started with one").env("VLLM_API_KEY"))
-    .addOption(new Option("--gateway <url>", "gateway base URL").env("HYPERNODE_GATEWAY_URL").default("http://127.0.0.1:8080"))
+    .addOption(
+      new Option("--gateway <url>", "gateway base URL").env("HYPERNODE_GATEWAY_URL").default("http://127.0.0.1:8080"),
+    )
     .addOption(new Option("--token <token>", "node token (hn_…) issued by the gateway operator").env("HN_NODE_TOKEN"))
-    .option("--wallet-keypair <path>", "Solana keypair JSON file: the wallet that signs receipts and is paid", join(homedir(), ".config", "solana", "id.json"))
+    .option(
+      "--wallet-keypair <path>",
+      "Solana keypair JSON file: the wallet that signs receipts and is paid",
+      join(homedir(), ".config", "solana", "id.json"),
+    )
     .option("--generate-wallet", "create the keypair file if it does not exist")
     .option("--runner-id <id>", "stable runner id (default: runner- + the wallet address's first 12 characters)")
     .option("--models <ids>", "offer only these catalog models (comma-separated ids or aliases)", parseList)
@@ -94,7 +112,11 @@ export function startRunner(options: RunnerCommandOptions, dependencies: { logge
   let engine: EngineAdapter;
   let agent: RunnerAgent;
   try {
-    engine = createEngineAdapter(options.engine, engineUrl, options.engineApiKey ? { apiKey: options.engineApiKey } : {});
+    engine = createEngineAdapter(
+      options.engine,
+      engineUrl,
+      options.engineApiKey ? { apiKey: options.engineApiKey } : {},
+    );
     agent = new RunnerAgent({
       gatewayUrl: options.gateway,
       nodeToken: token,
@@ -111,12 +133,15 @@ export function startRunner(options: RunnerCommandOptions, dependencies: { logge
     // Bad URLs and the like: a configuration mistake, not a crash.
     throw new RunnerCommandError(error instanceof Error ? error.message : String(error));
   }
-  logger.info({ engine: options.engine, engineUrl, gateway: options.gateway, wallet: wallet.address, runnerId: agent.runnerId }, "runner starting");
+  logger.info(
+    { engine: options.engine, engineUrl, gateway: options.gateway, wallet: wallet.address, runnerId: agent.runnerId },
+    "runner starting",
+  );
+  let stopping: Promise<void> | undefined;
   const started = agent.start().catch((error: unknown) => {
     // The agent goes on redialing at the maximum backoff, so an operator can fix the token live.
-    logger.error({ err: error }, "not connected yet; still retrying");
+    if (!stopping) logger.error({ err: error }, "not connected yet; still retrying");
   });
-  let stopping: Promise<void> | undefined;
   return {
     agent,
     engine,
@@ -132,7 +157,10 @@ export function startRunner(options: RunnerCommandOptions, dependencies: { logge
 /** Reads the Solana keypair file, creating it (owner-only) first when asked to. */
 export function loadOrCreateWallet(path: string, generate: boolean, logger: Logger): WalletKeypair {
   if (!existsSync(path)) {
-    if (!generate) throw new RunnerCommandError(`no wallet keypair at ${path}: create one with solana-keygen, or pass --generate-wallet`);
+    if (!generate)
+      throw new RunnerCommandError(
+        `no wallet keypair at ${path}: create one with solana-keygen, or pass --generate-wallet`,
+      );
     const wallet = generateKeypair();
     mkdirSync(dirname(path), { recursive: true });
     // "wx" so two runners starting at once can never overwrite each other's new wallet.
@@ -172,12 +200,23 @@ function createLogger(json: boolean): Logger {
     { level: process.env.LOG_LEVEL ?? "info" },
     {
       write(line: string) {
-        const { level, time, msg, pid: _pid, hostname: _hostname, err, ...fields } = JSON.parse(line) as Record<string, unknown>;
+        const {
+          level,
+          time,
+          msg,
+          pid: _pid,
+          hostname: _hostname,
+          err,
+          ...fields
+        } = JSON.parse(line) as Record<string, unknown>;
         // A one-line reason reads better on a console than pino's serialised stack.
-        if (err !== undefined) fields.error = typeof err === "object" && err !== null && "message" in err ? err.message : err;
+        if (err !== undefined)
+          fields.error = typeof err === "object" && err !== null && "message" in err ? err.message : err;
         const levelName = pino.levels.labels[Number(level)] ?? String(level);
         const details = Object.keys(fields).length > 0 ? ` ${JSON.stringify(fields)}` : "";
-        process.stdout.write(`${new Date(Number(time)).toISOString()} ${levelName.toUpperCase().padEnd(5)} ${String(msg)}${details}\n`);
+        process.stdout.write(
+          `${new Date(Number(time)).toISOString()} ${levelName.toUpperCase().padEnd(5)} ${String(msg)}${details}\n`,
+        );
       },
     },
   );
@@ -200,6 +239,7 @@ function parsePositiveInteger(value: string): number {
 
 function parseNonNegativeInteger(value: string): number {
   const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 0) throw new InvalidArgumentError("expected a whole number of milliseconds");
+  if (!Number.isInteger(parsed) || parsed < 0)
+    throw new InvalidArgumentError("expected a whole number of milliseconds");
   return parsed;
 }

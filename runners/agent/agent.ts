@@ -47,7 +47,12 @@ export class RunnerAgent extends EventEmitter<RunnerAgentEvents> {
     this.backoff = new ReconnectBackoff(this.settings.backoff);
     this.currentRunnerId = this.settings.initialRunnerId;
     this.telemetry = new TelemetrySource(
-      { engine: this.settings.engine, catalog: this.settings.catalog, allowedModels: this.settings.allowedModels, logger: this.logger },
+      {
+        engine: this.settings.engine,
+        catalog: this.settings.catalog,
+        allowedModels: this.settings.allowedModels,
+        logger: this.logger,
+      },
       this.settings.detectGpus,
     );
   }
@@ -116,7 +121,8 @@ export class RunnerAgent extends EventEmitter<RunnerAgentEvents> {
   }
 
   private onWelcome(runnerId: string): void {
-    if (runnerId !== this.currentRunnerId) this.logger.info({ requested: this.currentRunnerId, assigned: runnerId }, "the gateway assigned a runner id");
+    if (runnerId !== this.currentRunnerId)
+      this.logger.info({ requested: this.currentRunnerId, assigned: runnerId }, "the gateway assigned a runner id");
     this.currentRunnerId = runnerId;
     this.backoff.reset();
     this.logger.info({ runnerId, url: this.settings.tunnelUrl }, "connected to the gateway");

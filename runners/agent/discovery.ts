@@ -14,43 +14,6 @@ export interface ModelDiscoveryInput {
   /** Catalog ids the operator allows; undefined allows every catalog model. */
   allowedModels: ReadonlySet<string> | undefined;
   logger: Logger;
-  timeoutMs: number;
-}
-
-/** Engine model names → catalog entries; names outside the catalog or the allow-list are skipped. */
-export async function discoverModels(input: ModelDiscoveryInput): Promise<ServedModel[]> {
-  const engineModels = await input.engine.listModels({ signal: AbortSignal.timeout(input.timeoutMs) });
-  const served: ServedModel[] = [];
-  const seen = new Set<string>();
-  for (const { name } of engineModels) {
-    const entry = input.catalog.resolve(name);
-    if (!entry) {
-      input.logger.info({ engineModel: name }, "engine model is not in the catalog; not offered");
-      continue;
-    }
-    if (input.allowedModels && !input.allowedModels.has(entry.id)) {
-      input.logger.debug({ engineModel: name, model: entry.id }, "model not in --models; not offered");
-      continue;
-    }
-    // Two engine names for one catalog model (e.g. an alias tag) would double-book it.
-    if (seen.has(entry.id)) continue;
-    seen.add(entry.id);
-    served.push({ model: entry.id, engineModel: name, state: "ready" });
-  }
-  return served;
-}
-
-/** Runs `task` but gives up after `timeoutMs`; the timer never outlives the race. */
-export async function withDeadline<T>(task: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took longer than ${timeoutMs} ms`)), timeoutMs);
-  });
-  try {
-    return await Promise.race([task, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 export interface TelemetrySnapshot {
@@ -66,21 +29,85 @@ export interface TelemetrySnapshot {
 export class TelemetrySource {
   private lastModels: ServedModel[] = [];
   private lastGpus: GpuInfo[] = [];
+  /** Engine names already reported as outside the catalog: said once, not every heartbeat. */
+  private readonly reportedUnknown = new Set<string>();
 
   constructor(
-    private readonly discovery: Omit<ModelDiscoveryInput, "timeoutMs">,
+    private readonly discovery: ModelDiscoveryInput,
     private readonly detectGpus: () => Promise<GpuInfo[]>,
   ) {}
 
-  async snapshot(timeoutMs: number): Promise<TelemetrySnapshot> {
-    const [models, gpus] = await Promise.allSettled([
-      withDeadline(discoverModels({ ...this.discovery, timeoutMs }), timeoutMs, "model discovery"),
-      withDeadline(this.detectGpus(), timeoutMs, "GPU detection"),
-    ]);
-    if (models.status === "fulfilled") this.lastModels = models.value;
-    else this.discovery.logger.warn({ err: models.reason }, "could not list the engine's models; reporting the last known list");
-    if (gpus.status === "fulfilled") this.lastGpus = gpus.value;
-    else this.discovery.logger.warn({ err: gpus.reason }, "GPU detection failed; reporting the last known GPUs");
-    return { models: this.lastModels, gpus: this.lastGpus };
+  /** Probes both within `timeoutMs`; `signal` (the session closing) cuts the wait short. */
+  async snapshot(timeoutMs: number, signal: AbortSignal): Promise<TelemetrySnapshot> {
+    const probe = new AbortController();
+    const timer = setTimeout(() => probe.abort(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    const onSessionClosed = (): void => probe.abort(signal.reason);
+    signal.addEventListener("abort", onSessionClosed, { once: true });
+    try {
+      const [models, gpus] = await Promise.allSettled([
+        untilAborted(this.discoverModels(probe.signal), probe.signal, "model discovery"),
+        untilAborted(this.detectGpus(), probe.signal, "GPU detection"),
+      ]);
+      const logger = this.discovery.logger;
+      if (models.status === "fulfilled") this.lastModels = models.value;
+      else if (!signal.aborted)
+        logger.warn({ err: models.reason }, "could not list the engine's models; reporting the last known list");
+      if (gpus.status === "fulfilled") this.lastGpus = gpus.value;
+      else if (!signal.aborted)
+        logger.warn({ err: gpus.reason }, "GPU detection failed; reporting the last known GPUs");
+      return { models: this.lastModels, gpus: this.lastGpus };
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", onSessionClosed);
+    }
   }
+
+  /** Engine model names → catalog entries; names outside the catalog or the allow-list are skipped. */
+  private async discoverModels(signal: AbortSignal): Promise<ServedModel[]> {
+    const { engine, catalog, allowedModels, logger } = this.discovery;
+    const engineModels = await engine.listModels({ signal });
+    const served: ServedModel[] = [];
+    const seen = new Set<string>();
+    for (const { name } of engineModels) {
+      const entry = catalog.resolve(name);
+      if (!entry) {
+        if (!this.reportedUnknown.has(name))
+          logger.info({ engineModel: name }, "engine model is not in the catalog; not offered");
+        this.reportedUnknown.add(name);
+        continue;
+      }
+      if (allowedModels && !allowedModels.has(entry.id)) continue;
+      // Two engine names for one catalog model (e.g. an alias tag) would double-book it.
+      if (seen.has(entry.id)) continue;
+      seen.add(entry.id);
+      served.push({ model: entry.id, engineModel: name, state: "ready" });
+    }
+    return served;
+  }
+}
+
+/** Settles with `task`, or rejects as soon as `signal` aborts (a probe that ignores its signal cannot hold us). */
+function untilAborted<T>(task: Promise<T>, signal: AbortSignal, what: string): Promise<T> {
+  if (signal.aborted) {
+    task.catch(() => undefined);
+    return Promise.reject(new Error(`${what} gave up: ${reasonText(signal.reason)}`));
+  }
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => reject(new Error(`${what} gave up: ${reasonText(signal.reason)}`));
+    signal.addEventListener("abort", onAbort, { once: true });
+    task.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+function reasonText(reason: unknown): string {
+  return reason instanceof Error ? reason.message : String(reason);
 }

@@ -51,7 +51,14 @@ const cancelSchema = z.looseObject({
   reason: z.string(),
 });
 
-const gatewayMessageSchema = z.discriminatedUnion("type", [challengeSchema, welcomeSchema, refusedSchema, jobSchema, creditSchema, cancelSchema]);
+const gatewayMessageSchema = z.discriminatedUnion("type", [
+  challengeSchema,
+  welcomeSchema,
+  refusedSchema,
+  jobSchema,
+  creditSchema,
+  cancelSchema,
+]);
 
 export type ParsedFrame = { ok: true; message: GatewayToRunnerMessage } | { ok: false; reason: string };
 
@@ -65,7 +72,10 @@ export function parseGatewayFrame(data: string): ParsedFrame {
   const result = gatewayMessageSchema.safeParse(json);
   if (!result.success) {
     const type = typeof json === "object" && json !== null && "type" in json ? String(json.type) : "(none)";
-    return { ok: false, reason: `invalid frame of type ${type}: ${result.error.issues[0]?.message ?? "unknown issue"}` };
+    return {
+      ok: false,
+      reason: `invalid frame of type ${type}: ${result.error.issues[0]?.message ?? "unknown issue"}`,
+    };
   }
   return { ok: true, message: result.data };
 }

@@ -5,8 +5,14 @@
  */
 import type { ChatCompletion, ChatCompletionChunk } from "openai/resources/chat/completions";
 import type { Completion, CompletionUsage } from "openai/resources/completions";
-import { type ReceiptOutcome, RECEIPT_VERSION, type SignedReceipt, sha256Hex, signReceipt } from "../../billing/receipts/receipt.ts";
 import type { WalletKeypair } from "../../billing/receipts/ed25519.ts";
+import {
+  RECEIPT_VERSION,
+  type ReceiptOutcome,
+  type SignedReceipt,
+  sha256Hex,
+  signReceipt,
+} from "../../billing/receipts/receipt.ts";
 import { ChatCompletionAccumulator, CompletionAccumulator } from "../engines/accumulate.ts";
 import type { EngineUsage, JobResponse } from "../protocol.ts";
 
@@ -60,7 +66,10 @@ export class StreamedOutput<Chunk extends StreamedChunk, Response extends JobRes
   }
 
   receiptTokens(): ReceiptTokens {
-    return { promptTokens: this.latestUsage?.prompt_tokens ?? 0, completionTokens: this.latestUsage?.completion_tokens ?? this.contentChunks };
+    return {
+      promptTokens: this.latestUsage?.prompt_tokens ?? 0,
+      completionTokens: this.latestUsage?.completion_tokens ?? this.contentChunks,
+    };
   }
 
   outputSha256(): string {

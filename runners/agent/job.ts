@@ -3,16 +3,24 @@
  * `failed` frame (runners/protocol.ts), except when its socket is gone: then the engine call is
  * aborted and nothing is sent, because the gateway already counted the job as failed.
  */
-import type { Logger } from "pino";
+
 import type { ChatCompletionCreateParamsStreaming } from "openai/resources/chat/completions";
 import type { CompletionCreateParamsStreaming } from "openai/resources/completions";
 import type { EmbeddingCreateParams } from "openai/resources/embeddings";
+import type { Logger } from "pino";
 import type { WalletKeypair } from "../../billing/receipts/ed25519.ts";
 import { type ReceiptOutcome, sha256Hex } from "../../billing/receipts/receipt.ts";
 import { type EngineAdapter, EngineError } from "../engines/engine.ts";
-import type { EngineUsage, JobMessage, JobResponse, JobTimings, RunnerToGatewayMessage, WireError } from "../protocol.ts";
+import type {
+  EngineUsage,
+  JobMessage,
+  JobResponse,
+  JobTimings,
+  RunnerToGatewayMessage,
+  WireError,
+} from "../protocol.ts";
 import { CreditGate } from "./credit.ts";
-import { signJobReceipt, type StreamedChunk, StreamedOutput } from "./job-output.ts";
+import { type StreamedChunk, StreamedOutput, signJobReceipt } from "./job-output.ts";
 
 /** How a job ended; "abandoned" means its socket dropped and nothing could be reported. */
 export type JobOutcome = ReceiptOutcome | "abandoned";
@@ -99,8 +107,16 @@ export class AgentJob {
 
   /** The engine request: the client's validated body, pointed at the engine's model name, always streamed with usage. */
   private streamingRequest(): Record<string, unknown> {
-    const streamOptions = typeof this.message.body.stream_options === "object" && this.message.body.stream_options !== null ? this.message.body.stream_options : {};
-    return { ...this.message.body, model: this.message.engineModel, stream: true, stream_options: { ...streamOptions, include_usage: true } };
+    const streamOptions =
+      typeof this.message.body.stream_options === "object" && this.message.body.stream_options !== null
+        ? this.message.body.stream_options
+        : {};
+    return {
+      ...this.message.body,
+      model: this.message.engineModel,
+      stream: true,
+      stream_options: { ...streamOptions, include_usage: true },
+    };
   }
 
   private async runStreamed<Chunk extends StreamedChunk, Response extends JobResponse>(
@@ -130,7 +146,11 @@ export class AgentJob {
   }
 
   /** Pulls engine chunks, forwarding content chunks while credit lasts; returns when the engine is done or the job stopped. */
-  private async pump<Chunk extends StreamedChunk>(iterator: AsyncIterator<Chunk>, output: StreamedOutput<Chunk, JobResponse>, signal: AbortSignal): Promise<void> {
+  private async pump<Chunk extends StreamedChunk>(
+    iterator: AsyncIterator<Chunk>,
+    output: StreamedOutput<Chunk, JobResponse>,
+    signal: AbortSignal,
+  ): Promise<void> {
     let finished = false;
     try {
       for (;;) {
@@ -185,7 +205,15 @@ export class AgentJob {
       },
       this.context.wallet,
     );
-    this.context.send({ type: "end", jobId: this.jobId, response, usage, cancelled: false, timings: this.timings(undefined, finishedAt), receipt });
+    this.context.send({
+      type: "end",
+      jobId: this.jobId,
+      response,
+      usage,
+      cancelled: false,
+      timings: this.timings(undefined, finishedAt),
+      receipt,
+    });
     return "completed";
   }
 
@@ -193,7 +221,10 @@ export class AgentJob {
     const reason = this.stopReason;
     if (!reason || reason.kind === "disconnect") return "abandoned";
     if (reason.kind === "shutdown") {
-      return this.sendFailed({ code: "RUNNER_ERR_SHUTTING_DOWN", message: "the runner is shutting down", retryable: true }, output);
+      return this.sendFailed(
+        { code: "RUNNER_ERR_SHUTTING_DOWN", message: "the runner is shutting down", retryable: true },
+        output,
+      );
     }
     const finishedAt = Date.now();
     this.logger.debug({ reason: reason.reason }, "job cancelled by the gateway");
@@ -210,7 +241,10 @@ export class AgentJob {
 
   private sendFailed(wireError: WireError, output: StreamedOutput<StreamedChunk, JobResponse> | undefined): JobOutcome {
     const finishedAt = Date.now();
-    this.logger.warn({ code: wireError.code, engineStatus: wireError.engineStatus, chunksSent: this.chunksSent }, `job failed: ${wireError.message}`);
+    this.logger.warn(
+      { code: wireError.code, engineStatus: wireError.engineStatus, chunksSent: this.chunksSent },
+      `job failed: ${wireError.message}`,
+    );
     this.context.send({
       type: "failed",
       jobId: this.jobId,
@@ -224,7 +258,11 @@ export class AgentJob {
   }
 
   private timings(firstContentAt: number | undefined, finishedAt: number): JobTimings {
-    return { startedAt: this.startedAt, firstTokenMs: firstContentAt === undefined ? undefined : firstContentAt - this.startedAt, finishedAt };
+    return {
+      startedAt: this.startedAt,
+      firstTokenMs: firstContentAt === undefined ? undefined : firstContentAt - this.startedAt,
+      finishedAt,
+    };
   }
 
   private receipt(output: StreamedOutput<StreamedChunk, JobResponse>, outcome: ReceiptOutcome, finishedAt: number) {
@@ -263,14 +301,22 @@ export class AgentJob {
 
 export function toWireError(error: unknown): WireError {
   if (error instanceof EngineError) {
-    return { code: error.code, message: error.message, retryable: error.retryable, ...(error.status === undefined ? {} : { engineStatus: error.status }) };
+    return {
+      code: error.code,
+      message: error.message,
+      retryable: error.retryable,
+      ...(error.status === undefined ? {} : { engineStatus: error.status }),
+    };
   }
   const message = error instanceof Error ? error.message : String(error);
   return { code: "RUNNER_ERR_ENGINE_FAILED", message, retryable: false };
 }
 
 /** The iterator's next result, or ABORTED as soon as the signal fires even if the engine is slow to notice. */
-function nextUnlessAborted<T>(iterator: AsyncIterator<T>, signal: AbortSignal): Promise<IteratorResult<T> | typeof ABORTED> {
+function nextUnlessAborted<T>(
+  iterator: AsyncIterator<T>,
+  signal: AbortSignal,
+): Promise<IteratorResult<T> | typeof ABORTED> {
   // Checked before calling next() so a stopped job never pulls one more chunk from the engine.
   if (signal.aborted) return Promise.resolve(ABORTED);
   return promiseUnlessAborted(iterator.next(), signal);

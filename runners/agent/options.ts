@@ -48,7 +48,8 @@ export interface ResolvedAgentSettings {
 
 export function resolveAgentSettings(options: RunnerAgentOptions): ResolvedAgentSettings {
   const maxConcurrentJobs = options.maxConcurrentJobs ?? 64;
-  if (!Number.isInteger(maxConcurrentJobs) || maxConcurrentJobs < 1) throw new Error(`maxConcurrentJobs must be a positive integer, got ${maxConcurrentJobs}`);
+  if (!Number.isInteger(maxConcurrentJobs) || maxConcurrentJobs < 1)
+    throw new Error(`maxConcurrentJobs must be a positive integer, got ${maxConcurrentJobs}`);
   const initialDelayMs = options.reconnect?.initialDelayMs ?? 500;
   const maxDelayMs = Math.max(initialDelayMs, options.reconnect?.maxDelayMs ?? 30_000);
   if (!options.nodeToken) throw new Error("a node token is required");

@@ -3,19 +3,19 @@
  * A session is used once; the agent makes a new one for every reconnect.
  */
 import type { IncomingMessage } from "node:http";
-import WebSocket from "ws";
 import type { Logger } from "pino";
+import WebSocket from "ws";
+import { encodeSignature } from "../../billing/receipts/ed25519.ts";
 import {
   type ChallengeMessage,
+  challengeSigningBytes,
   type GatewayToRunnerMessage,
   type JobMessage,
   type RunnerToGatewayMessage,
   TUNNEL_PROTOCOL_VERSION,
   TunnelCloseCode,
   type WireError,
-  challengeSigningBytes,
 } from "../protocol.ts";
-import { encodeSignature } from "../../billing/receipts/ed25519.ts";
 import type { TelemetrySource } from "./discovery.ts";
 import { parseGatewayFrame } from "./frames.ts";
 import { AgentJob, type JobOutcome } from "./job.ts";
@@ -62,6 +62,10 @@ export class TunnelSession {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private heartbeatIntervalMs = 15_000;
   private lastHeardAt = Date.now();
+  /** Aborted on close so that probes for a hello or heartbeat nobody will read stop at once. */
+  private readonly probes = new AbortController();
+  /** Why the last dial or socket failed, for the reconnect log line. */
+  private lastError: string | undefined;
   private readonly closedPromise: Promise<void>;
   private resolveClosed: () => void = () => undefined;
 
@@ -74,7 +78,10 @@ export class TunnelSession {
     this.closedPromise = new Promise((resolve) => {
       this.resolveClosed = resolve;
     });
-    this.socket = new WebSocket(settings.tunnelUrl, { headers: { authorization: `Bearer ${settings.nodeToken}` }, handshakeTimeout: HANDSHAKE_TIMEOUT_MS });
+    this.socket = new WebSocket(settings.tunnelUrl, {
+      headers: { authorization: `Bearer ${settings.nodeToken}` },
+      handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+    });
     this.handshakeTimer = setTimeout(() => this.abort("no welcome within the handshake timeout"), HANDSHAKE_TIMEOUT_MS);
     this.socket.on("open", () => {
       this.opened = true;
@@ -84,8 +91,14 @@ export class TunnelSession {
     this.socket.on("pong", () => {
       this.lastHeardAt = Date.now();
     });
-    this.socket.on("unexpected-response", (_request, response: IncomingMessage) => this.guard("upgrade response", () => this.onUpgradeRejected(response)));
-    this.socket.on("error", (error) => this.logger.warn({ err: error, url: settings.tunnelUrl }, "tunnel socket error"));
+    this.socket.on("unexpected-response", (_request, response: IncomingMessage) =>
+      this.guard("upgrade response", () => this.onUpgradeRejected(response)),
+    );
+    // Reported once, in the agent's reconnect line; every failed dial also ends in "close".
+    this.socket.on("error", (error) => {
+      this.lastError = error.message;
+      this.logger.debug({ err: error, url: settings.tunnelUrl }, "tunnel socket error");
+    });
     this.socket.on("close", (code, reason) => this.guard("close", () => this.onClose(code, reason.toString())));
   }
 
@@ -204,9 +217,11 @@ export class TunnelSession {
     }
     // Probe within the challenge's lifetime (clocks may disagree, so never below a second).
     const budgetMs = Math.min(10_000, Math.max(1_000, challenge.expiresAt - Date.now() - 500));
-    const { models, gpus } = await this.telemetry.snapshot(budgetMs);
+    const { models, gpus } = await this.telemetry.snapshot(budgetMs, this.probes.signal);
     if (this.closed) return;
-    const signature = encodeSignature(this.settings.wallet.sign(challengeSigningBytes(challenge.nonce, challenge.gatewayId)));
+    const signature = encodeSignature(
+      this.settings.wallet.sign(challengeSigningBytes(challenge.nonce, challenge.gatewayId)),
+    );
     this.send({
       type: "hello",
       protocolVersion: TUNNEL_PROTOCOL_VERSION,
@@ -247,7 +262,10 @@ export class TunnelSession {
     // A pong proves the gateway is alive even when it has nothing to say.
     this.socket.ping();
     try {
-      const { models, gpus } = await this.telemetry.snapshot(Math.min(10_000, Math.max(500, this.heartbeatIntervalMs / 2)));
+      const { models, gpus } = await this.telemetry.snapshot(
+        Math.min(10_000, Math.max(500, this.heartbeatIntervalMs / 2)),
+        this.probes.signal,
+      );
       this.send({ type: "heartbeat", sentAt: Date.now(), activeJobs: this.jobs.size, models, gpus });
     } finally {
       this.scheduleHeartbeat();
@@ -270,11 +288,19 @@ export class TunnelSession {
       return;
     }
     if (this.draining) {
-      this.refuseJob(message.jobId, { code: "RUNNER_ERR_SHUTTING_DOWN", message: "the runner is shutting down", retryable: true });
+      this.refuseJob(message.jobId, {
+        code: "RUNNER_ERR_SHUTTING_DOWN",
+        message: "the runner is shutting down",
+        retryable: true,
+      });
       return;
     }
     if (this.jobs.size >= this.settings.maxConcurrentJobs) {
-      this.refuseJob(message.jobId, { code: "RUNNER_ERR_BUSY", message: `the runner is at its limit of ${this.settings.maxConcurrentJobs} concurrent jobs`, retryable: true });
+      this.refuseJob(message.jobId, {
+        code: "RUNNER_ERR_BUSY",
+        message: `the runner is at its limit of ${this.settings.maxConcurrentJobs} concurrent jobs`,
+        retryable: true,
+      });
       return;
     }
     const job = new AgentJob(message, {
@@ -300,7 +326,14 @@ export class TunnelSession {
 
   private refuseJob(jobId: string, error: WireError): void {
     const now = Date.now();
-    this.send({ type: "failed", jobId, error, chunksSent: 0, usage: { promptTokens: undefined, completionTokens: undefined }, timings: { startedAt: now, firstTokenMs: undefined, finishedAt: now } });
+    this.send({
+      type: "failed",
+      jobId,
+      error,
+      chunksSent: 0,
+      usage: { promptTokens: undefined, completionTokens: undefined },
+      timings: { startedAt: now, firstTokenMs: undefined, finishedAt: now },
+    });
   }
 
   private onClose(code: number, reason: string): void {
@@ -308,13 +341,15 @@ export class TunnelSession {
     this.closed = true;
     clearTimeout(this.handshakeTimer);
     clearTimeout(this.heartbeatTimer);
+    this.probes.abort(new Error("the tunnel closed"));
     // The gateway has already failed whatever was running on this socket; just stop the GPUs.
     for (const job of this.jobs.values()) job.abandon();
     if (code === TunnelCloseCode.AuthenticationFailed && !this.refused) {
       this.refused = true;
       this.hooks.onRefused("AUTHENTICATION_FAILED", reason || "the gateway closed the tunnel: authentication failed");
     }
-    const closureReason = reason || (this.rejectedStatus === undefined ? "" : `HTTP ${this.rejectedStatus}`);
+    const closureReason =
+      reason || (this.rejectedStatus === undefined ? (this.lastError ?? "") : `HTTP ${this.rejectedStatus}`);
     this.resolveClosed();
     this.hooks.onClosed({ code, reason: closureReason, opened: this.opened, refused: this.refused });
   }

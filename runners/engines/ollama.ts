@@ -121,7 +121,9 @@ export function createOllamaAdapter(options: OllamaAdapterOptions): EngineAdapte
       try {
         const answer = await clientFor(callOptions?.signal).list();
         if (!Array.isArray(answer?.models)) throw protocolError("/api/tags without a models array");
-        return answer.models.map((model) => ({ name: model.name ?? model.model }));
+        // "x:latest" is what `ollama pull x` lists; Ollama accepts the bare name, which is how
+        // catalogs (and users) spell it.
+        return answer.models.map((model) => ({ name: (model.name ?? model.model).replace(/:latest$/, "") }));
       } catch (error) {
         throw mapOllamaError(error, callOptions?.signal, "connect");
       }

@@ -108,7 +108,10 @@ async function dispatch(context: SimulatorContext, request: IncomingMessage, res
     const read = await readJsonBody(request, response);
     if (!read.ok) return sendError(matched.api, response, read.status, read.message);
     body = read.body;
-    if (typeof body !== "object" || body === null || Array.isArray(body)) return sendError(matched.api, response, 400, "request body must be a JSON object");
+    // /sim/fault also takes `null` (clear); its own parser checks the shape.
+    if (matched.api !== "sim" && (typeof body !== "object" || body === null || Array.isArray(body))) {
+      return sendError(matched.api, response, 400, "request body must be a JSON object");
+    }
   }
   let fault: SimulatorFault | undefined;
   if (matched.generation) {

@@ -2,7 +2,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { SimulatorContext } from "./context.ts";
 import { type GenerationChoice, GenerationRun, type GenerationSink } from "./generation.ts";
-import { sendJson } from "./http-io.ts";
+import { headerValue, sendJson } from "./http-io.ts";
 import { type ChatTokenLogprob, sampleLogprobs } from "./logprobs.ts";
 import { type OutputMode, type PlannedChoice, planChoices, requestSeed } from "./output-plan.ts";
 import type { SimulatorFault } from "./server.ts";
@@ -105,7 +105,7 @@ export function handleChatCompletions(
   const id = vllmRequestId("chatcmpl", request);
   const run = new GenerationRun(context, {
     api: "vllm",
-    requestId: id,
+    requestId: headerValue(request, "x-request-id") ?? id,
     requestedModel: chat.model,
     cacheNamespace: model.id,
     prompts: [promptTokenIds],

@@ -2,7 +2,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { SimulatorContext } from "./context.ts";
 import { type GenerationChoice, GenerationRun, type GenerationSink } from "./generation.ts";
-import { sendJson } from "./http-io.ts";
+import { headerValue, sendJson } from "./http-io.ts";
 import { appendCompletionLogprob, type CompletionLogprobs, emptyCompletionLogprobs, sampleLogprobs } from "./logprobs.ts";
 import { type PlannedChoice, planChoices, requestSeed } from "./output-plan.ts";
 import type { SimulatorFault } from "./server.ts";
@@ -73,7 +73,7 @@ export function handleCompletions(
   const id = vllmRequestId("cmpl", request);
   const run = new GenerationRun(context, {
     api: "vllm",
-    requestId: id,
+    requestId: headerValue(request, "x-request-id") ?? id,
     requestedModel: completion.model,
     cacheNamespace: model.id,
     prompts: prompts.map((prompt) => prompt.tokenIds),

@@ -70,7 +70,7 @@ export class VllmChunkStream {
   /** One chunk carrying one choice fragment (already JSON). */
   writeChoice(choiceJson: string): boolean {
     let usage = "";
-    if (this.usage.continuousUsage) usage = `,"usage":${JSON.stringify(vllmUsage(this.run))}`;
+    if (this.usage.continuousUsage) usage = `,"usage":${this.runningUsageJson()}`;
     else if (this.usage.includeUsage) usage = ',"usage":null';
     return this.write(`${this.envelope}[${choiceJson}]${usage}}`);
   }
@@ -80,6 +80,12 @@ export class VllmChunkStream {
     if (this.usage.includeUsage || this.usage.continuousUsage) this.write(`${this.envelope}[],"usage":${JSON.stringify(vllmUsage(this.run))}}`);
     if (!canWrite(this.response)) return;
     this.response.end("data: [DONE]\n\n");
+  }
+
+  /** Same JSON as `vllmUsage`, written by hand: this runs for every token of every adapter stream. */
+  private runningUsageJson(): string {
+    const { promptTokens, completionTokens, cachedTokens } = this.run;
+    return `{"prompt_tokens":${promptTokens},"total_tokens":${promptTokens + completionTokens},"completion_tokens":${completionTokens},"prompt_tokens_details":{"cached_tokens":${cachedTokens}}}`;
   }
 
   private write(json: string): boolean {

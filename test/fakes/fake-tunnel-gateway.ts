@@ -6,15 +6,15 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
-import { WebSocket, WebSocketServer } from "ws";
+import { type WebSocket, WebSocketServer } from "ws";
 import { verifySignature } from "../../billing/receipts/ed25519.ts";
 import {
+  challengeSigningBytes,
   type HelloMessage,
   type JobMessage,
   type RunnerToGatewayMessage,
   TUNNEL_PATH,
   TunnelCloseCode,
-  challengeSigningBytes,
 } from "../../runners/protocol.ts";
 
 export interface FakeTunnelGatewayOptions {
@@ -26,6 +26,8 @@ export interface FakeTunnelGatewayOptions {
   refuseHellos?: boolean;
   /** The runner id the gateway assigns in `welcome`; default keeps the runner's own. */
   assignRunnerId?: (hello: HelloMessage) => string;
+  /** How long a challenge stays valid; default 30 s. */
+  challengeTtlMs?: number;
   /** Default 0 (any free port); a fixed port lets a test bring a "restarted" gateway back. */
   port?: number;
 }
@@ -50,7 +52,9 @@ export class FakeRunnerConnection {
     readonly authorization: string | undefined,
     readonly nonce: string,
   ) {
-    this.closed = new Promise((resolve) => socket.once("close", (code, reason) => resolve({ code, reason: reason.toString() })));
+    this.closed = new Promise((resolve) =>
+      socket.once("close", (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
   }
 
   record(frame: RunnerToGatewayMessage): void {
@@ -91,11 +95,18 @@ export class FakeRunnerConnection {
   ofType<Type extends RunnerToGatewayMessage["type"]>(type: Type, jobId?: string): FrameOf<Type>[] {
     return this.frames
       .map(({ frame }) => frame)
-      .filter((frame): frame is FrameOf<Type> => frame.type === type && (jobId === undefined || ("jobId" in frame && frame.jobId === jobId)));
+      .filter(
+        (frame): frame is FrameOf<Type> =>
+          frame.type === type && (jobId === undefined || ("jobId" in frame && frame.jobId === jobId)),
+      );
   }
 
   /** Resolves with the first frame (past or future) of this type, for this job if given. */
-  waitFor<Type extends RunnerToGatewayMessage["type"]>(type: Type, jobId?: string, timeoutMs = 5_000): Promise<FrameOf<Type>> {
+  waitFor<Type extends RunnerToGatewayMessage["type"]>(
+    type: Type,
+    jobId?: string,
+    timeoutMs = 5_000,
+  ): Promise<FrameOf<Type>> {
     return this.waitUntil(() => this.ofType(type, jobId)[0], `${type}${jobId ? ` for ${jobId}` : ""}`, timeoutMs);
   }
 
@@ -187,7 +198,11 @@ export class FakeTunnelGateway {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
-  private waitForConnection(index: number, ready: (connection: FakeRunnerConnection) => boolean, timeoutMs: number): Promise<FakeRunnerConnection> {
+  private waitForConnection(
+    index: number,
+    ready: (connection: FakeRunnerConnection) => boolean,
+    timeoutMs: number,
+  ): Promise<FakeRunnerConnection> {
     return new Promise((resolve, reject) => {
       const check = (): boolean => {
         const connection = this.connections[index];
@@ -222,7 +237,9 @@ export class FakeTunnelGateway {
     const path = new URL(request.url ?? "/", "http://localhost").pathname;
     const token = authorization?.startsWith("Bearer ") ? authorization.slice("Bearer ".length) : undefined;
     if (path !== TUNNEL_PATH || !token || !this.acceptedTokens.has(token)) {
-      socket.end(`HTTP/1.1 ${path === TUNNEL_PATH ? "401 Unauthorized" : "404 Not Found"}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      socket.end(
+        `HTTP/1.1 ${path === TUNNEL_PATH ? "401 Unauthorized" : "404 Not Found"}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`,
+      );
       return;
     }
     this.webSockets.handleUpgrade(request, socket, head, (webSocket) => this.onConnection(webSocket, authorization));
@@ -244,14 +261,22 @@ export class FakeTunnelGateway {
       connection.record(frame);
       this.notify();
     });
-    socket.send(JSON.stringify({ type: "challenge", nonce, gatewayId: this.gatewayId, expiresAt: Date.now() + 30_000 }));
+    socket.send(
+      JSON.stringify({
+        type: "challenge",
+        nonce,
+        gatewayId: this.gatewayId,
+        expiresAt: Date.now() + (this.options.challengeTtlMs ?? 30_000),
+      }),
+    );
     this.notify();
   }
 
   private onHello(connection: FakeRunnerConnection, hello: HelloMessage): void {
     connection.hello = hello;
     connection.signatureValid =
-      hello.nonce === connection.nonce && verifySignature(challengeSigningBytes(connection.nonce, this.gatewayId), hello.signature, hello.wallet);
+      hello.nonce === connection.nonce &&
+      verifySignature(challengeSigningBytes(connection.nonce, this.gatewayId), hello.signature, hello.wallet);
     if (!connection.signatureValid || this.refuseHellos) {
       connection.send({ type: "refused", code: "AUTHENTICATION_FAILED", message: "wallet signature rejected" });
       connection.socket.close(TunnelCloseCode.AuthenticationFailed, "authentication failed");

@@ -31,7 +31,10 @@ export async function startHarness(options: HarnessOptions = {}): Promise<AgentH
   const engine = new ScriptedEngine({ models: ENGINE_MODELS });
   const wallet = generateKeypair();
   const logs: AgentHarness["logs"] = [];
-  const logger = pino({ level: "debug" }, { write: (line: string) => logs.push(JSON.parse(line) as AgentHarness["logs"][number]) });
+  const logger = pino(
+    { level: "debug" },
+    { write: (line: string) => logs.push(JSON.parse(line) as AgentHarness["logs"][number]) },
+  );
   const agent = new RunnerAgent({
     gatewayUrl: gateway.url,
     nodeToken: TEST_NODE_TOKEN,
@@ -58,7 +61,9 @@ export async function startHarness(options: HarnessOptions = {}): Promise<AgentH
 }
 
 /** Starts the harness and waits until the agent is welcomed. */
-export async function startConnectedHarness(options: HarnessOptions = {}): Promise<AgentHarness & { connection: Awaited<ReturnType<FakeTunnelGateway["welcomed"]>> }> {
+export async function startConnectedHarness(
+  options: HarnessOptions = {},
+): Promise<AgentHarness & { connection: Awaited<ReturnType<FakeTunnelGateway["welcomed"]>> }> {
   const harness = await startHarness(options);
   await harness.agent.start();
   const connection = await harness.gateway.welcomed(0);
@@ -70,7 +75,11 @@ export function sleep(milliseconds: number): Promise<void> {
 }
 
 /** Polls `check` until it returns something other than undefined (for state no frame announces). */
-export async function eventually<Value>(check: () => Value | undefined, what: string, timeoutMs = 5_000): Promise<Value> {
+export async function eventually<Value>(
+  check: () => Value | undefined,
+  what: string,
+  timeoutMs = 5_000,
+): Promise<Value> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = check();

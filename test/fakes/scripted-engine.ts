@@ -32,7 +32,11 @@ export class ScriptedEngine implements EngineAdapter {
   readonly calls: EngineCall[] = [];
   chatScript: (request: Record<string, unknown>) => ScriptStep<ChatCompletionChunk>[] = () => [];
   completionScript: (request: Record<string, unknown>) => ScriptStep<Completion>[] = () => [];
-  embedScript: (request: Record<string, unknown>) => { response?: CreateEmbeddingResponse; error?: Error; delayMs?: number } = () => ({});
+  embedScript: (request: Record<string, unknown>) => {
+    response?: CreateEmbeddingResponse;
+    error?: Error;
+    delayMs?: number;
+  } = () => ({});
   listModelsError: Error | undefined;
 
   constructor(options: ScriptedEngineOptions = {}) {
@@ -61,7 +65,13 @@ export class ScriptedEngine implements EngineAdapter {
 
   async embed(request: EmbeddingCreateParams, options: { signal: AbortSignal }): Promise<CreateEmbeddingResponse> {
     const requestRecord = { ...request } as Record<string, unknown>;
-    const call: EngineCall = { operation: "embedding", request: requestRecord, signal: options.signal, yielded: 0, settled: false };
+    const call: EngineCall = {
+      operation: "embedding",
+      request: requestRecord,
+      signal: options.signal,
+      yielded: 0,
+      settled: false,
+    };
     this.calls.push(call);
     const step = this.embedScript(requestRecord);
     try {
@@ -82,7 +92,12 @@ export class ScriptedEngine implements EngineAdapter {
     return call;
   }
 
-  private async *play<Chunk>(operation: JobOperation, request: Record<string, unknown>, signal: AbortSignal, steps: ScriptStep<Chunk>[]): AsyncGenerator<Chunk> {
+  private async *play<Chunk>(
+    operation: JobOperation,
+    request: Record<string, unknown>,
+    signal: AbortSignal,
+    steps: ScriptStep<Chunk>[],
+  ): AsyncGenerator<Chunk> {
     const call: EngineCall = { operation, request, signal, yielded: 0, settled: false };
     this.calls.push(call);
     try {
@@ -116,13 +131,23 @@ function abortableDelay(delayMs: number, signal: AbortSignal): Promise<void> {
 
 // ───────────── chunk builders in OpenAI's shapes ─────────────
 
-export function chatChunk(content: string, options: { index?: number; finishReason?: "stop" | "length"; id?: string } = {}): ChatCompletionChunk {
+export function chatChunk(
+  content: string,
+  options: { index?: number; finishReason?: "stop" | "length"; id?: string } = {},
+): ChatCompletionChunk {
   return {
     id: options.id ?? "chatcmpl-test",
     object: "chat.completion.chunk",
     created: 1_700_000_000,
     model: "engine-model",
-    choices: [{ index: options.index ?? 0, delta: { role: "assistant", content }, finish_reason: options.finishReason ?? null, logprobs: null }],
+    choices: [
+      {
+        index: options.index ?? 0,
+        delta: { role: "assistant", content },
+        finish_reason: options.finishReason ?? null,
+        logprobs: null,
+      },
+    ],
   };
 }
 
@@ -133,11 +158,18 @@ export function chatUsageChunk(promptTokens: number, completionTokens: number): 
     created: 1_700_000_000,
     model: "engine-model",
     choices: [],
-    usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
+    usage: {
+      prompt_tokens: promptTokens,
+      completion_tokens: completionTokens,
+      total_tokens: promptTokens + completionTokens,
+    },
   };
 }
 
-export function completionChunk(text: string, options: { index?: number; usage?: { prompt: number; completion: number } } = {}): Completion {
+export function completionChunk(
+  text: string,
+  options: { index?: number; usage?: { prompt: number; completion: number } } = {},
+): Completion {
   return {
     id: "cmpl-test",
     object: "text_completion",
@@ -145,7 +177,13 @@ export function completionChunk(text: string, options: { index?: number; usage?:
     model: "engine-model",
     choices: [{ index: options.index ?? 0, text, finish_reason: null as unknown as "stop", logprobs: null }],
     ...(options.usage
-      ? { usage: { prompt_tokens: options.usage.prompt, completion_tokens: options.usage.completion, total_tokens: options.usage.prompt + options.usage.completion } }
+      ? {
+          usage: {
+            prompt_tokens: options.usage.prompt,
+            completion_tokens: options.usage.completion,
+            total_tokens: options.usage.prompt + options.usage.completion,
+          },
+        }
       : {}),
   };
 }
@@ -153,7 +191,10 @@ export function completionChunk(text: string, options: { index?: number; usage?:
 /** A stream of one chunk per word followed by a usage-only chunk. */
 export function chatStream(words: string[], promptTokens: number, delayMs = 0): ScriptStep<ChatCompletionChunk>[] {
   return [
-    ...words.map((word, position) => ({ chunk: chatChunk(word, position === words.length - 1 ? { finishReason: "stop" } : {}), delayMs })),
+    ...words.map((word, position) => ({
+      chunk: chatChunk(word, position === words.length - 1 ? { finishReason: "stop" } : {}),
+      delayMs,
+    })),
     { chunk: chatUsageChunk(promptTokens, words.length) },
   ];
 }

@@ -5,7 +5,13 @@ import { Command } from "commander";
 import pino from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { generateKeypair, keypairFileContents } from "../../billing/receipts/ed25519.ts";
-import { loadOrCreateWallet, type RunnerCommandOptions, RunnerCommandError, registerRunnerCommands, startRunner } from "../../runners/cli.ts";
+import {
+  loadOrCreateWallet,
+  RunnerCommandError,
+  type RunnerCommandOptions,
+  registerRunnerCommands,
+  startRunner,
+} from "../../runners/cli.ts";
 import { FakeTunnelGateway } from "../fakes/fake-tunnel-gateway.ts";
 import { TEST_NODE_TOKEN } from "../fakes/runner-agent-harness.ts";
 
@@ -67,7 +73,17 @@ describe("hypernode runner", () => {
     registerRunnerCommands(program);
     const runner = program.commands.find((command) => command.name() === "runner");
     expect(runner?.options.map((option) => option.long)).toEqual(
-      expect.arrayContaining(["--engine", "--engine-url", "--gateway", "--token", "--wallet-keypair", "--generate-wallet", "--models", "--max-concurrent-jobs", "--json"]),
+      expect.arrayContaining([
+        "--engine",
+        "--engine-url",
+        "--gateway",
+        "--token",
+        "--wallet-keypair",
+        "--generate-wallet",
+        "--models",
+        "--max-concurrent-jobs",
+        "--json",
+      ]),
     );
     expect(program.commands.map((command) => command.name())).toEqual(["runner"]);
   });
@@ -75,17 +91,28 @@ describe("hypernode runner", () => {
   it("refuses to start without a token or with an unknown model", () => {
     expect(() => startRunner(commandOptions({ token: undefined }), { logger: silent })).toThrow(/HN_NODE_TOKEN/);
     expect(() => startRunner(commandOptions({ models: ["gpt-9"] }), { logger: silent })).toThrow(/not in the catalog/);
-    expect(() => startRunner(commandOptions({ engine: "sim", engineUrl: undefined }), { logger: silent })).toThrow(/--engine-url/);
-    expect(() => startRunner(commandOptions({ gateway: "ftp://example" }), { logger: silent })).toThrow(RunnerCommandError);
+    expect(() => startRunner(commandOptions({ engine: "sim", engineUrl: undefined }), { logger: silent })).toThrow(
+      /--engine-url/,
+    );
+    expect(() => startRunner(commandOptions({ gateway: "ftp://example" }), { logger: silent })).toThrow(
+      RunnerCommandError,
+    );
   });
 
   it("connects to the gateway with the real engine adapter and stops cleanly", async () => {
     const gateway = await FakeTunnelGateway.start();
     try {
-      const runner = startRunner(commandOptions({ gateway: gateway.url, runnerId: "runner-cli-test" }), { logger: silent });
+      const runner = startRunner(commandOptions({ gateway: gateway.url, runnerId: "runner-cli-test" }), {
+        logger: silent,
+      });
       await runner.started;
       const connection = await gateway.welcomed(0);
-      expect(connection.hello).toMatchObject({ runnerId: "runner-cli-test", engine: "vllm", models: [], maxConcurrentJobs: 4 });
+      expect(connection.hello).toMatchObject({
+        runnerId: "runner-cli-test",
+        engine: "vllm",
+        models: [],
+        maxConcurrentJobs: 4,
+      });
       expect(connection.signatureValid).toBe(true);
       await runner.stop();
       expect((await connection.closed).code).toBe(1000);

@@ -1,8 +1,15 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { GpuInfo } from "../../runners/protocol.ts";
-import { type AgentHarness, eventually, sleep, startConnectedHarness, startHarness, TEST_NODE_TOKEN } from "../fakes/runner-agent-harness.ts";
-import { chatStream } from "../fakes/scripted-engine.ts";
 import { FakeTunnelGateway } from "../fakes/fake-tunnel-gateway.ts";
+import {
+  type AgentHarness,
+  eventually,
+  sleep,
+  startConnectedHarness,
+  startHarness,
+  TEST_NODE_TOKEN,
+} from "../fakes/runner-agent-harness.ts";
+import { chatStream } from "../fakes/scripted-engine.ts";
 
 const GPU: GpuInfo = {
   index: 0,
@@ -24,7 +31,9 @@ afterEach(async () => {
 
 describe("RunnerAgent handshake", () => {
   it("answers the challenge with a valid wallet signature, the resolved models and the GPUs", async () => {
-    const started = await startConnectedHarness({ agent: { detectGpus: async () => [GPU], version: "9.9.9", maxConcurrentJobs: 8 } });
+    const started = await startConnectedHarness({
+      agent: { detectGpus: async () => [GPU], version: "9.9.9", maxConcurrentJobs: 8 },
+    });
     harness = started;
     const { connection, agent, wallet } = started;
     const connectedEvents: string[] = [];
@@ -49,7 +58,9 @@ describe("RunnerAgent handshake", () => {
       { model: "qwen2.5-7b-instruct", engineModel: "Qwen/Qwen2.5-7B-Instruct", state: "ready" },
       { model: "nomic-embed-text", engineModel: "nomic-embed-text", state: "ready" },
     ]);
-    expect(started.logs.some((line) => line.engineModel === "acme/not-in-catalog" && /not in the catalog/.test(line.msg))).toBe(true);
+    expect(
+      started.logs.some((line) => line.engineModel === "acme/not-in-catalog" && /not in the catalog/.test(line.msg)),
+    ).toBe(true);
     expect(agent.connected).toBe(true);
     expect(agent.runnerId).toBe(hello?.runnerId);
   });
@@ -77,6 +88,18 @@ describe("RunnerAgent handshake", () => {
     const connection = await harness.gateway.welcomed(0);
     expect(connection.hello?.models).toEqual([]);
   });
+  it("answers within the challenge's lifetime even when GPU detection hangs", async () => {
+    harness = await startHarness({
+      gateway: { challengeTtlMs: 1_200 },
+      agent: { detectGpus: () => new Promise<GpuInfo[]>(() => undefined) },
+    });
+    const began = Date.now();
+    await harness.agent.start();
+    expect(Date.now() - began).toBeLessThan(2_000);
+    const connection = await harness.gateway.welcomed(0);
+    expect(connection.hello?.gpus).toEqual([]);
+    expect(connection.hello?.models).toHaveLength(2);
+  });
 });
 
 describe("RunnerAgent heartbeats", () => {
@@ -100,6 +123,25 @@ describe("RunnerAgent heartbeats", () => {
     // GPUs are detected afresh for every heartbeat.
     expect(heartbeats[0]?.gpus[0]?.utilizationPercent).not.toBe(heartbeats[1]?.gpus[0]?.utilizationPercent);
     expect(heartbeats[1]?.sentAt).toBeGreaterThanOrEqual(heartbeats[0]?.sentAt ?? Number.POSITIVE_INFINITY);
+  });
+
+  it("reports the last known GPUs and models when a probe fails", async () => {
+    let failing = false;
+    const started = await startConnectedHarness({
+      gateway: { heartbeatIntervalMs: 30 },
+      agent: {
+        detectGpus: async () => {
+          if (failing) throw new Error("nvidia-smi: driver busy");
+          return [GPU];
+        },
+      },
+    });
+    harness = started;
+    failing = true;
+    started.engine.listModelsError = new Error("engine restarting");
+    const heartbeat = await started.connection.waitFor("heartbeat");
+    expect(heartbeat.gpus).toEqual([GPU]);
+    expect(heartbeat.models).toEqual(started.connection.hello?.models);
   });
 
   it("drops and redials a gateway that stops answering", async () => {
@@ -160,7 +202,10 @@ describe("RunnerAgent reconnects", () => {
 
 describe("RunnerAgent refusals", () => {
   it("emits refused, rejects start() and redials only at the maximum backoff", async () => {
-    harness = await startHarness({ gateway: { refuseHellos: true }, agent: { reconnect: { initialDelayMs: 5, maxDelayMs: 600 } } });
+    harness = await startHarness({
+      gateway: { refuseHellos: true },
+      agent: { reconnect: { initialDelayMs: 5, maxDelayMs: 600 } },
+    });
     const refusals: string[] = [];
     harness.agent.on("refused", (code) => refusals.push(code));
     await expect(harness.agent.start()).rejects.toThrow(/refused/);
@@ -177,7 +222,9 @@ describe("RunnerAgent refusals", () => {
   });
 
   it("treats an HTTP 401 at the upgrade as a refusal", async () => {
-    harness = await startHarness({ agent: { nodeToken: "hn_wrong", reconnect: { initialDelayMs: 5, maxDelayMs: 600 } } });
+    harness = await startHarness({
+      agent: { nodeToken: "hn_wrong", reconnect: { initialDelayMs: 5, maxDelayMs: 600 } },
+    });
     const refusals: [string, string][] = [];
     const disconnected: number[] = [];
     harness.agent.on("refused", (code, message) => refusals.push([code, message]));
@@ -259,7 +306,11 @@ describe("RunnerAgent.stop", () => {
 
 /** Closed handles leave the list a loop turn or so after their close callback, hence the polling; then nothing may come back. */
 async function expectNoHandlesLeft(): Promise<void> {
-  await eventually(() => (Object.keys(countHandles()).length === 0 ? true : undefined), "timers and sockets to close", 500);
+  await eventually(
+    () => (Object.keys(countHandles()).length === 0 ? true : undefined),
+    "timers and sockets to close",
+    500,
+  );
   await sleep(100);
   expect(countHandles()).toEqual({});
 }
@@ -268,7 +319,8 @@ async function expectNoHandlesLeft(): Promise<void> {
 function countHandles(): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const resource of process.getActiveResourcesInfo()) {
-    if (resource === "Timeout" || resource === "TCPSocketWrap" || resource === "TCPServerWrap") counts[resource] = (counts[resource] ?? 0) + 1;
+    if (resource === "Timeout" || resource === "TCPSocketWrap" || resource === "TCPServerWrap")
+      counts[resource] = (counts[resource] ?? 0) + 1;
   }
   return counts;
 }

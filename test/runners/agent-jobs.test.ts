@@ -34,7 +34,10 @@ describe("streaming jobs", () => {
       const words = messages[0]?.content === "first" ? ["one", " two", " three"] : ["uno", " dos", " tres"];
       // Running usage on every chunk, as vLLM's continuous usage stats send it.
       return words.map((word, position) => ({
-        chunk: { ...chatChunk(word), usage: { prompt_tokens: 4, completion_tokens: position + 1, total_tokens: 5 + position } },
+        chunk: {
+          ...chatChunk(word),
+          usage: { prompt_tokens: 4, completion_tokens: position + 1, total_tokens: 5 + position },
+        },
         delayMs: 15,
       }));
     };
@@ -45,7 +48,11 @@ describe("streaming jobs", () => {
     const textOf = (jobId: string): string =>
       connection
         .ofType("chunk", jobId)
-        .map(({ chunk }) => ("delta" in (chunk.choices[0] ?? {}) ? (chunk as { choices: { delta: { content: string } }[] }).choices[0]?.delta.content : ""))
+        .map(({ chunk }) =>
+          "delta" in (chunk.choices[0] ?? {})
+            ? (chunk as { choices: { delta: { content: string } }[] }).choices[0]?.delta.content
+            : "",
+        )
         .join("");
     expect(textOf("job-a")).toBe("one two three");
     expect(textOf("job-b")).toBe("uno dos tres");
@@ -62,20 +69,30 @@ describe("streaming jobs", () => {
       ["job-b", "completed"],
     ]);
     // The engine got the engine's model name, a streaming request and a usage request.
-    expect(engine.calls[0]?.request).toMatchObject({ model: "Qwen/Qwen2.5-7B-Instruct", stream: true, stream_options: { include_usage: true } });
+    expect(engine.calls[0]?.request).toMatchObject({
+      model: "Qwen/Qwen2.5-7B-Instruct",
+      stream: true,
+      stream_options: { include_usage: true },
+    });
   });
 
   it("sends exactly `credit` chunks and does not pull the engine further until more credit arrives", async () => {
     const { connection, engine } = await connect();
     engine.chatScript = () => chatStream(["a", "b", "c", "d", "e"], 7);
     connection.sendJob({ jobId: "job-credit", credit: 2 });
-    await connection.waitUntil(() => (connection.ofType("chunk", "job-credit").length === 2 ? true : undefined), "two chunks");
+    await connection.waitUntil(
+      () => (connection.ofType("chunk", "job-credit").length === 2 ? true : undefined),
+      "two chunks",
+    );
     await sleep(100);
     expect(connection.ofType("chunk", "job-credit")).toHaveLength(2);
     expect(engine.lastCall().yielded).toBe(2);
 
     connection.sendCredit("job-credit", 1);
-    await connection.waitUntil(() => (connection.ofType("chunk", "job-credit").length === 3 ? true : undefined), "a third chunk");
+    await connection.waitUntil(
+      () => (connection.ofType("chunk", "job-credit").length === 3 ? true : undefined),
+      "a third chunk",
+    );
     await sleep(50);
     expect(engine.lastCall().yielded).toBe(3);
     expect(connection.ofType("end", "job-credit")).toEqual([]);
@@ -131,13 +148,22 @@ describe("streaming jobs", () => {
 
   it("streams text completions", async () => {
     const { connection, engine } = await connect();
-    engine.completionScript = () => [{ chunk: completionChunk("once") }, { chunk: completionChunk(" upon", { usage: { prompt: 2, completion: 2 } }) }];
+    engine.completionScript = () => [
+      { chunk: completionChunk("once") },
+      { chunk: completionChunk(" upon", { usage: { prompt: 2, completion: 2 } }) },
+    ];
     connection.sendJob({ jobId: "job-completion", operation: "completion", body: { prompt: "tell me" } });
     const end = await connection.waitFor("end", "job-completion");
-    expect(connection.ofType("chunk", "job-completion").map(({ chunk }) => (chunk as Completion).choices[0]?.text)).toEqual(["once", " upon"]);
+    expect(
+      connection.ofType("chunk", "job-completion").map(({ chunk }) => (chunk as Completion).choices[0]?.text),
+    ).toEqual(["once", " upon"]);
     expect(end.usage).toEqual({ promptTokens: 2, completionTokens: 2 });
     expect(end.receipt.receipt.outputSha256).toBe(sha256Hex("once upon"));
-    expect(engine.lastCall().request).toMatchObject({ model: "Qwen/Qwen2.5-7B-Instruct", prompt: "tell me", stream: true });
+    expect(engine.lastCall().request).toMatchObject({
+      model: "Qwen/Qwen2.5-7B-Instruct",
+      prompt: "tell me",
+      stream: true,
+    });
   });
 });
 
@@ -152,7 +178,10 @@ describe("cancellation", () => {
       { chunk: chatChunk(" never"), delayMs: 30_000 },
     ];
     connection.sendJob({ jobId: "job-cancel" });
-    await connection.waitUntil(() => (connection.ofType("chunk", "job-cancel").length === 2 ? true : undefined), "two chunks");
+    await connection.waitUntil(
+      () => (connection.ofType("chunk", "job-cancel").length === 2 ? true : undefined),
+      "two chunks",
+    );
     const cancelledAt = Date.now();
     connection.sendCancel("job-cancel");
     const end = await connection.waitFor("end", "job-cancel");
@@ -161,7 +190,12 @@ describe("cancellation", () => {
     expect(end.cancelled).toBe(true);
     expect(end.usage).toEqual({ promptTokens: 9, completionTokens: 2 });
     expect(verifyReceipt(end.receipt)).toBe(true);
-    expect(end.receipt.receipt).toMatchObject({ outcome: "cancelled", promptTokens: 9, completionTokens: 2, outputSha256: sha256Hex("partial") });
+    expect(end.receipt.receipt).toMatchObject({
+      outcome: "cancelled",
+      promptTokens: 9,
+      completionTokens: 2,
+      outputSha256: sha256Hex("partial"),
+    });
     expect(connection.ofType("failed", "job-cancel")).toEqual([]);
     await eventually(() => (ended.length === 1 ? true : undefined), "jobEnded");
     expect(ended).toEqual(["cancelled"]);
@@ -187,23 +221,42 @@ describe("cancellation", () => {
 describe("engine failures", () => {
   it("fails retryable with chunksSent 0 when the engine fails before the first chunk", async () => {
     const { connection, engine } = await connect();
-    engine.chatScript = () => [{ error: new EngineError("RUNNER_ERR_ENGINE_UNAVAILABLE", "connect ECONNREFUSED", true) }];
+    engine.chatScript = () => [
+      { error: new EngineError("RUNNER_ERR_ENGINE_UNAVAILABLE", "connect ECONNREFUSED", true) },
+    ];
     connection.sendJob({ jobId: "job-down" });
     const failed = await connection.waitFor("failed", "job-down");
-    expect(failed).toMatchObject({ error: { code: "RUNNER_ERR_ENGINE_UNAVAILABLE", message: "connect ECONNREFUSED", retryable: true }, chunksSent: 0, usage: {} });
+    expect(failed).toMatchObject({
+      error: { code: "RUNNER_ERR_ENGINE_UNAVAILABLE", message: "connect ECONNREFUSED", retryable: true },
+      chunksSent: 0,
+      usage: {},
+    });
     expect(failed.receipt).toBeUndefined();
     expect(connection.ofType("end", "job-down")).toEqual([]);
   });
 
   it("reports chunksSent and a failed receipt when the engine breaks mid-stream", async () => {
     const { connection, engine } = await connect();
-    engine.chatScript = () => [{ chunk: chatChunk("half") }, { chunk: chatChunk(" an answer") }, { error: new EngineError("RUNNER_ERR_ENGINE_FAILED", "upstream 500", false, 500) }];
+    engine.chatScript = () => [
+      { chunk: chatChunk("half") },
+      { chunk: chatChunk(" an answer") },
+      { error: new EngineError("RUNNER_ERR_ENGINE_FAILED", "upstream 500", false, 500) },
+    ];
     connection.sendJob({ jobId: "job-broken" });
     const failed = await connection.waitFor("failed", "job-broken");
-    expect(failed.error).toEqual({ code: "RUNNER_ERR_ENGINE_FAILED", message: "upstream 500", retryable: false, engineStatus: 500 });
+    expect(failed.error).toEqual({
+      code: "RUNNER_ERR_ENGINE_FAILED",
+      message: "upstream 500",
+      retryable: false,
+      engineStatus: 500,
+    });
     expect(failed.chunksSent).toBe(2);
     expect(failed.receipt && verifyReceipt(failed.receipt)).toBe(true);
-    expect(failed.receipt?.receipt).toMatchObject({ outcome: "failed", completionTokens: 2, outputSha256: sha256Hex("half an answer") });
+    expect(failed.receipt?.receipt).toMatchObject({
+      outcome: "failed",
+      completionTokens: 2,
+      outputSha256: sha256Hex("half an answer"),
+    });
   });
 
   it("turns anything else thrown into a non-retryable engine failure", async () => {
@@ -211,7 +264,11 @@ describe("engine failures", () => {
     engine.chatScript = () => [{ error: new TypeError("cannot read properties of undefined") }];
     connection.sendJob({ jobId: "job-bug" });
     const failed = await connection.waitFor("failed", "job-bug");
-    expect(failed.error).toEqual({ code: "RUNNER_ERR_ENGINE_FAILED", message: "cannot read properties of undefined", retryable: false });
+    expect(failed.error).toEqual({
+      code: "RUNNER_ERR_ENGINE_FAILED",
+      message: "cannot read properties of undefined",
+      retryable: false,
+    });
   });
 
   it("refuses jobs beyond maxConcurrentJobs as busy and retryable", async () => {
@@ -245,7 +302,10 @@ describe("non-streaming jobs", () => {
 
   it("returns one accumulated text completion", async () => {
     const { connection, engine } = await connect();
-    engine.completionScript = () => [{ chunk: completionChunk("4") }, { chunk: completionChunk("2", { usage: { prompt: 3, completion: 2 } }) }];
+    engine.completionScript = () => [
+      { chunk: completionChunk("4") },
+      { chunk: completionChunk("2", { usage: { prompt: 3, completion: 2 } }) },
+    ];
     connection.sendJob({ jobId: "job-text", operation: "completion", stream: false, body: { prompt: "6*7=" } });
     const end = await connection.waitFor("end", "job-text");
     expect((end.response as Completion).choices[0]?.text).toBe("42");
@@ -260,12 +320,24 @@ describe("non-streaming jobs", () => {
       usage: { prompt_tokens: 5, total_tokens: 5 },
     };
     engine.embedScript = () => ({ response });
-    connection.sendJob({ jobId: "job-embed", operation: "embedding", stream: false, model: "nomic-embed-text", engineModel: "nomic-embed-text", body: { input: "hello" } });
+    connection.sendJob({
+      jobId: "job-embed",
+      operation: "embedding",
+      stream: false,
+      model: "nomic-embed-text",
+      engineModel: "nomic-embed-text",
+      body: { input: "hello" },
+    });
     const end = await connection.waitFor("end", "job-embed");
     expect(end.response).toEqual(response);
     expect(end.usage).toEqual({ promptTokens: 5, completionTokens: 0 });
     expect(verifyReceipt(end.receipt)).toBe(true);
-    expect(end.receipt.receipt).toMatchObject({ model: "nomic-embed-text", promptTokens: 5, completionTokens: 0, outputSha256: sha256Hex(JSON.stringify(response.data)) });
+    expect(end.receipt.receipt).toMatchObject({
+      model: "nomic-embed-text",
+      promptTokens: 5,
+      completionTokens: 0,
+      outputSha256: sha256Hex(JSON.stringify(response.data)),
+    });
     expect(engine.lastCall().request).toEqual({ input: "hello", model: "nomic-embed-text" });
   });
 });

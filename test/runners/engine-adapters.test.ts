@@ -259,9 +259,8 @@ describe.each(targets)("$name", (target) => {
   it("lists the models it serves and answers health", async () => {
     const names = (await adapter.listModels()).map((model) => model.name);
     expect(names).toContain(target.chatModel);
-    expect(names.some((name) => name === target.embeddingModel || name === `${target.embeddingModel}:latest`)).toBe(
-      true,
-    );
+    // Ollama lists "nomic-embed-text:latest"; the adapter reports the bare tag the catalog uses.
+    expect(names).toContain(target.embeddingModel);
     expect(await adapter.health()).toBe(true);
   });
 

@@ -53,6 +53,7 @@ export function registerGatewayCommands(program: Command): void {
           `Hypernode is serving on ${stack.url}`,
           `  demo API key:  ${stack.demoKey}`,
           `  admin token:   ${config.adminToken ? "(from HYPERNODE_ADMIN_TOKEN)" : stack.adminToken}`,
+          `  simulator:     ${stack.simulatorUrl} (vLLM's API on /v1, Ollama's on /api)`,
           "",
           "Try it:",
           `  curl ${stack.url}/v1/chat/completions -H "Authorization: Bearer ${stack.demoKey}" -H "Content-Type: application/json" \\`,

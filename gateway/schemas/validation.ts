@@ -43,8 +43,7 @@ export function parameterName(instancePath: string, child?: string): string {
 }
 
 export function validationError(errors: readonly ErrorObject[]): GatewayError {
-  // anyOf reports each branch; the most specific branch error is the most helpful one.
-  const error = errors.find((candidate) => candidate.keyword !== "anyOf") ?? errors[0];
+  const error = mostSpecificError(errors);
   if (!error) return invalidRequest("The request body is invalid.");
   const param = parameterName(error.instancePath);
   const where = param || "body";
@@ -80,6 +79,21 @@ export function validationError(errors: readonly ErrorObject[]): GatewayError {
     default:
       return invalidRequest(`Invalid '${where}': ${error.message ?? "invalid value"}.`, param || null, "invalid_value");
   }
+}
+
+/**
+ * anyOf reports every branch it tried. The branch that got deepest into the value, and past
+ * the type check, names the real problem: `input: []` is an empty array, not "not a string";
+ * `stop` with 20 items is too long. Ties keep the first (the schema's preferred branch).
+ */
+function mostSpecificError(errors: readonly ErrorObject[]): ErrorObject | undefined {
+  const specificity = (error: ErrorObject) => error.instancePath.split("/").length * 2 + (error.keyword === "type" ? 0 : 1);
+  let best: ErrorObject | undefined;
+  for (const candidate of errors) {
+    if (candidate.keyword === "anyOf") continue;
+    if (!best || specificity(candidate) > specificity(best)) best = candidate;
+  }
+  return best ?? errors[0];
 }
 
 function describeType(type: string): string {

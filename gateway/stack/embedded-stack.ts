@@ -17,6 +17,8 @@ export const DEMO_ACCOUNT_ID = "acct_demo";
 
 export interface EmbeddedStack {
   url: string;
+  /** The engine simulator's own URL (vLLM API on /v1, Ollama API on /api). */
+  simulatorUrl: string;
   demoKey: string;
   adminToken: string;
   gateway: Gateway;
@@ -48,6 +50,7 @@ export async function startEmbeddedStack(config: GatewayConfig, options: Embedde
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
 
   const children: StartedChild[] = [];
+  let simulatorUrl = "";
   const close = async () => {
     await Promise.allSettled(children.map((child) => child.stop()));
     await gateway.app.close();
@@ -60,6 +63,7 @@ export async function startEmbeddedStack(config: GatewayConfig, options: Embedde
       onExit: (code) => options.onChildExit?.("simulator", code),
     });
     children.push(simulator);
+    simulatorUrl = String(simulator.announcement?.url);
     const runnerOnline = new Promise<void>((resolveOnline, rejectOnline) => {
       const timer = setTimeout(() => rejectOnline(new Error("the embedded runner did not come online within 30 s")), 30_000);
       services.registry.once("runnerOnline", () => {
@@ -74,7 +78,7 @@ export async function startEmbeddedStack(config: GatewayConfig, options: Embedde
         "--engine",
         "sim",
         "--engine-url",
-        String(simulator.announcement?.url),
+        simulatorUrl,
         "--gateway",
         url,
         "--wallet-keypair",
@@ -91,5 +95,5 @@ export async function startEmbeddedStack(config: GatewayConfig, options: Embedde
     await close();
     throw error;
   }
-  return { url, demoKey, adminToken, gateway, close };
+  return { url, simulatorUrl, demoKey, adminToken, gateway, close };
 }

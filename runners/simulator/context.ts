@@ -35,13 +35,15 @@ export interface SimulatorContext {
 
 function nonNegative(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value < 0) throw new RangeError(`simulator option ${name} must be a finite number >= 0, got ${value}`);
+  if (!Number.isFinite(value) || value < 0)
+    throw new RangeError(`simulator option ${name} must be a finite number >= 0, got ${value}`);
   return value;
 }
 
 function positiveInteger(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < 1) throw new RangeError(`simulator option ${name} must be an integer >= 1, got ${value}`);
+  if (!Number.isInteger(value) || value < 1)
+    throw new RangeError(`simulator option ${name} must be an integer >= 1, got ${value}`);
   return value;
 }
 

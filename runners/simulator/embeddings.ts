@@ -12,13 +12,19 @@ const MAXIMUM_EMBEDDED_TOKENS = 8192;
  * A unit vector of `dimensions` for the token ids. `outputDimensions` below `dimensions` keeps
  * the leading components and renormalises (Matryoshka truncation, as nomic-embed-text supports).
  */
-export function embedTokens(modelId: string, tokens: ArrayLike<number>, dimensions: number, outputDimensions = dimensions): Float32Array {
+export function embedTokens(
+  modelId: string,
+  tokens: ArrayLike<number>,
+  dimensions: number,
+  outputDimensions = dimensions,
+): Float32Array {
   const modelSeed = hashText(modelId);
   const sum = new Float64Array(dimensions);
   const count = Math.min(tokens.length, MAXIMUM_EMBEDDED_TOKENS);
   for (let position = 0; position < count; position++) {
     const random = new SeededRandom(modelSeed + (tokens[position] ?? 0) * 2654435761);
-    for (let dimension = 0; dimension < dimensions; dimension++) sum[dimension] = (sum[dimension] ?? 0) + random.next() * 2 - 1;
+    for (let dimension = 0; dimension < dimensions; dimension++)
+      sum[dimension] = (sum[dimension] ?? 0) + random.next() * 2 - 1;
   }
   if (count === 0) {
     // An empty input still gets a valid unit vector.

@@ -17,13 +17,19 @@ export function parseFault(value: unknown): FaultParseResult {
   if (value === null) return { ok: true, fault: undefined };
   const parsed = faultSchema.safeParse(value);
   if (!parsed.success) {
-    return { ok: false, message: `invalid simulator fault: ${parsed.error.issues.map((issue) => `${issue.path.join(".") || "fault"}: ${issue.message}`).join("; ")}` };
+    return {
+      ok: false,
+      message: `invalid simulator fault: ${parsed.error.issues.map((issue) => `${issue.path.join(".") || "fault"}: ${issue.message}`).join("; ")}`,
+    };
   }
   return { ok: true, fault: parsed.data };
 }
 
 /** The fault for one request: its header when present, else the server-wide one. */
-export function faultForRequest(headerValue: string | string[] | undefined, serverFault: SimulatorFault | undefined): FaultParseResult {
+export function faultForRequest(
+  headerValue: string | string[] | undefined,
+  serverFault: SimulatorFault | undefined,
+): FaultParseResult {
   if (headerValue === undefined) return { ok: true, fault: serverFault };
   const text = Array.isArray(headerValue) ? headerValue.join(",") : headerValue;
   let value: unknown;

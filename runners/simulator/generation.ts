@@ -108,7 +108,8 @@ export class GenerationRun {
       this.handleClose();
       return;
     }
-    let timeToFirstTokenMs = options.timeToFirstTokenMs + options.prefillMsPerToken * (this.promptTokens - this.cachedTokens);
+    let timeToFirstTokenMs =
+      options.timeToFirstTokenMs + options.prefillMsPerToken * (this.promptTokens - this.cachedTokens);
     if (fault?.kind === "slow-first-token") timeToFirstTokenMs += fault.delayMs;
     this.nextStepAt = this.startedAtMonotonic + timeToFirstTokenMs;
     this.scheduleStep();
@@ -150,7 +151,8 @@ export class GenerationRun {
       return;
     }
     const { options, stats } = this.context;
-    const perTokenMs = options.perTokenLatencyMs * (1 + options.batchingSlowdown * Math.max(0, stats.activeRequests - 1));
+    const perTokenMs =
+      options.perTokenLatencyMs * (1 + options.batchingSlowdown * Math.max(0, stats.activeRequests - 1));
     this.nextStepAt = Math.max(this.nextStepAt + perTokenMs, performance.now() - MAXIMUM_CATCH_UP_MS);
     if (writable) this.scheduleStep();
     else this.job.response.once("drain", this.handleDrain);
@@ -168,11 +170,17 @@ export class GenerationRun {
     if (matcher?.matched !== undefined) return this.finish(sink, choice, "stop", matcher.matched) && writable;
     if (choice.completionTokens >= choice.maxTokens) return this.finish(sink, choice, "length", undefined) && writable;
     // The model's end of sequence comes with its last token, not one step later.
-    if (choice.source.exhausted) return this.finish(sink, choice, choice.toolCall ? "tool_calls" : "stop", undefined) && writable;
+    if (choice.source.exhausted)
+      return this.finish(sink, choice, choice.toolCall ? "tool_calls" : "stop", undefined) && writable;
     return writable;
   }
 
-  private finish(sink: GenerationSink, choice: GenerationChoice, reason: FinishReason, stopReason: string | undefined): boolean {
+  private finish(
+    sink: GenerationSink,
+    choice: GenerationChoice,
+    reason: FinishReason,
+    stopReason: string | undefined,
+  ): boolean {
     choice.finishReason = reason;
     choice.stopReason = stopReason;
     this.unfinishedChoices--;

@@ -57,7 +57,11 @@ function parseJson(bytes: Buffer): JsonBodyResult {
   try {
     return { ok: true, body: JSON.parse(bytes.toString("utf8")) as unknown };
   } catch (error) {
-    return { ok: false, status: 400, message: `request body is not valid JSON: ${error instanceof Error ? error.message : String(error)}` };
+    return {
+      ok: false,
+      status: 400,
+      message: `request body is not valid JSON: ${error instanceof Error ? error.message : String(error)}`,
+    };
   }
 }
 

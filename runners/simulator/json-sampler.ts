@@ -20,14 +20,21 @@ export function sampleJsonValue(schema: unknown, random: SeededRandom, depth = 0
   if (!isRecord(schema) || depth > MAXIMUM_DEPTH) return sampleFreeObject(random);
   if ("const" in schema) return toJsonValue(schema.const);
   if (Array.isArray(schema.enum) && schema.enum.length > 0) return toJsonValue(random.pick(schema.enum));
-  const alternatives = Array.isArray(schema.anyOf) ? schema.anyOf : Array.isArray(schema.oneOf) ? schema.oneOf : undefined;
+  const alternatives = Array.isArray(schema.anyOf)
+    ? schema.anyOf
+    : Array.isArray(schema.oneOf)
+      ? schema.oneOf
+      : undefined;
   if (alternatives !== undefined && alternatives.length > 0) return sampleJsonValue(alternatives[0], random, depth + 1);
   const type = Array.isArray(schema.type) ? schema.type.find((entry) => entry !== "null") : schema.type;
   switch (type) {
     case "string":
       return samplePhrase(random, 1, 3);
     case "integer":
-      return random.integer(typeof schema.minimum === "number" ? Math.ceil(schema.minimum) : 0, typeof schema.maximum === "number" ? Math.floor(schema.maximum) : 100);
+      return random.integer(
+        typeof schema.minimum === "number" ? Math.ceil(schema.minimum) : 0,
+        typeof schema.maximum === "number" ? Math.floor(schema.maximum) : 100,
+      );
     case "number":
       return Math.round(random.next() * 10_000) / 100;
     case "boolean":
@@ -37,7 +44,9 @@ export function sampleJsonValue(schema: unknown, random: SeededRandom, depth = 0
     case "array":
       return sampleArray(schema, random, depth);
     default:
-      return isRecord(schema.properties) ? sampleObject(schema.properties, schema.required, random, depth) : sampleFreeObject(random);
+      return isRecord(schema.properties)
+        ? sampleObject(schema.properties, schema.required, random, depth)
+        : sampleFreeObject(random);
   }
 }
 
@@ -50,12 +59,20 @@ function sampleArray(schema: Record<string, unknown>, random: SeededRandom, dept
   return items;
 }
 
-function sampleObject(properties: Record<string, unknown>, required: unknown, random: SeededRandom, depth: number): { [key: string]: JsonValue } {
-  const requiredNames = Array.isArray(required) ? required.filter((name): name is string => typeof name === "string") : [];
+function sampleObject(
+  properties: Record<string, unknown>,
+  required: unknown,
+  random: SeededRandom,
+  depth: number,
+): { [key: string]: JsonValue } {
+  const requiredNames = Array.isArray(required)
+    ? required.filter((name): name is string => typeof name === "string")
+    : [];
   const result: { [key: string]: JsonValue } = {};
   for (const [name, propertySchema] of Object.entries(properties)) {
     // Required properties always; optional ones usually, as a model would.
-    if (requiredNames.includes(name) || random.next() < 0.8) result[name] = sampleJsonValue(propertySchema, random, depth + 1);
+    if (requiredNames.includes(name) || random.next() < 0.8)
+      result[name] = sampleJsonValue(propertySchema, random, depth + 1);
   }
   return result;
 }

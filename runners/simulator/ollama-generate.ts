@@ -36,7 +36,8 @@ interface PreparedGeneration {
 
 function ollamaPromptMessage(message: OllamaMessage): PromptMessage {
   let text = message.content ?? "";
-  for (const toolCall of message.tool_calls ?? []) text += toolCall.function.name + JSON.stringify(toolCall.function.arguments ?? {});
+  for (const toolCall of message.tool_calls ?? [])
+    text += toolCall.function.name + JSON.stringify(toolCall.function.arguments ?? {});
   return { role: message.role, text };
 }
 
@@ -47,7 +48,12 @@ function formatOutput(format: OllamaChatRequest["format"]): OutputMode {
 }
 
 /** Resolves the model and answers a request with nothing to generate (Ollama's load/unload). Undefined when it already answered. */
-function resolveModel(context: SimulatorContext, response: ServerResponse, name: string, endpoint: OllamaEndpoint): ModelTemplate | undefined {
+function resolveModel(
+  context: SimulatorContext,
+  response: ServerResponse,
+  name: string,
+  endpoint: OllamaEndpoint,
+): ModelTemplate | undefined {
   if (name.trim() === "") {
     sendOllamaError(response, 400, "model is required");
     return undefined;
@@ -64,22 +70,51 @@ function resolveModel(context: SimulatorContext, response: ServerResponse, name:
   return model;
 }
 
-function answerLoad(context: SimulatorContext, response: ServerResponse, model: ModelTemplate, requestedModel: string, keepAlive: string | number | null | undefined, endpoint: OllamaEndpoint): void {
+function answerLoad(
+  context: SimulatorContext,
+  response: ServerResponse,
+  model: ModelTemplate,
+  requestedModel: string,
+  keepAlive: string | number | null | undefined,
+  endpoint: OllamaEndpoint,
+): void {
   const keepAliveMs = parseKeepAlive(keepAlive);
   context.ollamaModels.markUsed(model, keepAliveMs, undefined);
   const reply = endpoint === "chat" ? { message: { role: "assistant", content: "" } } : { response: "" };
-  sendJson(response, 200, JSON.stringify({ model: requestedModel, created_at: ollamaTimestamp(), ...reply, done_reason: keepAliveMs === 0 ? "unload" : "load", done: true }));
+  sendJson(
+    response,
+    200,
+    JSON.stringify({
+      model: requestedModel,
+      created_at: ollamaTimestamp(),
+      ...reply,
+      done_reason: keepAliveMs === 0 ? "unload" : "load",
+      done: true,
+    }),
+  );
 }
 
-export function handleOllamaChat(context: SimulatorContext, request: IncomingMessage, response: ServerResponse, body: unknown, fault: SimulatorFault | undefined): void {
+export function handleOllamaChat(
+  context: SimulatorContext,
+  request: IncomingMessage,
+  response: ServerResponse,
+  body: unknown,
+  fault: SimulatorFault | undefined,
+): void {
   const receivedAtMonotonic = performance.now();
   const parsed = ollamaChatSchema.safeParse(body);
-  if (!parsed.success) return sendOllamaError(response, 400, describeOllamaIssues(parsed.error));
+  if (!parsed.success) {
+    sendOllamaError(response, 400, describeOllamaIssues(parsed.error));
+    return;
+  }
   const chat = parsed.data;
   const model = resolveModel(context, response, chat.model, "chat");
   if (model === undefined) return;
   const messages = chat.messages ?? [];
-  if (messages.length === 0) return answerLoad(context, response, model, chat.model, chat.keep_alive, "chat");
+  if (messages.length === 0) {
+    answerLoad(context, response, model, chat.model, chat.keep_alive, "chat");
+    return;
+  }
   const rawTools = (body as { tools?: unknown }).tools;
   const toolsJson = Array.isArray(rawTools) && rawTools.length > 0 ? JSON.stringify(rawTools) : undefined;
   const promptMessages = messages.map(ollamaPromptMessage);
@@ -89,28 +124,50 @@ export function handleOllamaChat(context: SimulatorContext, request: IncomingMes
   startGeneration(context, request, response, fault, chat, "chat", {
     model,
     requestedModel: chat.model,
-    promptKey: promptMessages.map((message) => `${message.role}\u0000${message.text}`).join("\u0001") + (toolsJson ?? ""),
+    promptKey:
+      promptMessages.map((message) => `${message.role}\u0000${message.text}`).join("\u0001") + (toolsJson ?? ""),
     promptTokenIds: chatPromptTokenIds(promptMessages, toolsJson),
     options: chat.options,
     output: callsTool
-      ? { kind: "tool", tools: tools.map((tool) => ({ name: tool.function.name, parameters: tool.function.parameters })), forcedName: undefined }
+      ? {
+          kind: "tool",
+          tools: tools.map((tool) => ({ name: tool.function.name, parameters: tool.function.parameters })),
+          forcedName: undefined,
+        }
       : formatOutput(chat.format),
     stream: chat.stream ?? true,
     receivedAtMonotonic,
   });
 }
 
-export function handleOllamaGenerate(context: SimulatorContext, request: IncomingMessage, response: ServerResponse, body: unknown, fault: SimulatorFault | undefined): void {
+export function handleOllamaGenerate(
+  context: SimulatorContext,
+  request: IncomingMessage,
+  response: ServerResponse,
+  body: unknown,
+  fault: SimulatorFault | undefined,
+): void {
   const receivedAtMonotonic = performance.now();
   const parsed = ollamaGenerateSchema.safeParse(body);
-  if (!parsed.success) return sendOllamaError(response, 400, describeOllamaIssues(parsed.error));
+  if (!parsed.success) {
+    sendOllamaError(response, 400, describeOllamaIssues(parsed.error));
+    return;
+  }
   const generate = parsed.data;
   const model = resolveModel(context, response, generate.model, "generate");
   if (model === undefined) return;
   const prompt = generate.prompt ?? "";
-  if (prompt === "") return answerLoad(context, response, model, generate.model, generate.keep_alive, "generate");
+  if (prompt === "") {
+    answerLoad(context, response, model, generate.model, generate.keep_alive, "generate");
+    return;
+  }
   // Without `raw` the prompt goes through the chat template, so it is counted like a chat.
-  const messages: PromptMessage[] = generate.system ? [{ role: "system", text: generate.system }, { role: "user", text: prompt }] : [{ role: "user", text: prompt }];
+  const messages: PromptMessage[] = generate.system
+    ? [
+        { role: "system", text: generate.system },
+        { role: "user", text: prompt },
+      ]
+    : [{ role: "user", text: prompt }];
   startGeneration(context, request, response, fault, generate, "generate", {
     model,
     requestedModel: generate.model,
@@ -203,15 +260,22 @@ class OllamaSink implements GenerationSink {
     if (!this.prepared.stream || visibleText === "" || choice.toolCall !== undefined) return true;
     const textJson = visibleText === piece.text ? piece.json : JSON.stringify(visibleText);
     const closing = this.endpoint === "chat" ? "}" : "";
-    return this.write(`${this.linePrefix}${ollamaTimestamp()}${this.contentField}${textJson}${closing},"done":false}\n`);
+    return this.write(
+      `${this.linePrefix}${ollamaTimestamp()}${this.contentField}${textJson}${closing},"done":false}\n`,
+    );
   }
 
   finishChoice(choice: GenerationChoice, trailingText: string): boolean {
     this.text += trailingText;
     if (!this.prepared.stream) return true;
-    if (choice.toolCall !== undefined) return this.write(`${JSON.stringify({ model: this.prepared.requestedModel, created_at: ollamaTimestamp(), message: this.assistantMessage(choice), done: false })}\n`);
+    if (choice.toolCall !== undefined)
+      return this.write(
+        `${JSON.stringify({ model: this.prepared.requestedModel, created_at: ollamaTimestamp(), message: this.assistantMessage(choice), done: false })}\n`,
+      );
     if (trailingText === "") return true;
-    return this.write(`${JSON.stringify({ model: this.prepared.requestedModel, created_at: ollamaTimestamp(), ...this.reply(trailingText), done: false })}\n`);
+    return this.write(
+      `${JSON.stringify({ model: this.prepared.requestedModel, created_at: ollamaTimestamp(), ...this.reply(trailingText), done: false })}\n`,
+    );
   }
 
   complete(): void {
@@ -222,10 +286,16 @@ class OllamaSink implements GenerationSink {
     const final = {
       model: this.prepared.requestedModel,
       created_at: ollamaTimestamp(),
-      ...(this.prepared.stream ? this.reply("") : choice?.toolCall !== undefined ? { message: this.assistantMessage(choice) } : this.reply(this.text)),
+      ...(this.prepared.stream
+        ? this.reply("")
+        : choice?.toolCall !== undefined
+          ? { message: this.assistantMessage(choice) }
+          : this.reply(this.text)),
       done: true,
       done_reason: choice?.finishReason === "length" ? "length" : "stop",
-      ...(this.endpoint === "generate" ? { context: [...Array.from(this.prepared.promptTokenIds), ...this.outputTokenIds] } : {}),
+      ...(this.endpoint === "generate"
+        ? { context: [...Array.from(this.prepared.promptTokenIds), ...this.outputTokenIds] }
+        : {}),
       total_duration: nanoseconds(finishedAt - this.prepared.receivedAtMonotonic),
       load_duration: nanoseconds(run.startedAtMonotonic - this.prepared.receivedAtMonotonic),
       prompt_eval_count: run.promptTokens,
@@ -245,11 +315,19 @@ class OllamaSink implements GenerationSink {
   }
 
   /** The tool call as Ollama returns it: arguments as an object; unparseable (cut short) stays text. */
-  private assistantMessage(choice: GenerationChoice): { role: string; content: string; tool_calls?: { function: { name: string; arguments: unknown } }[] } {
+  private assistantMessage(choice: GenerationChoice): {
+    role: string;
+    content: string;
+    tool_calls?: { function: { name: string; arguments: unknown } }[];
+  } {
     const toolCall = choice.toolCall;
     if (toolCall === undefined) return { role: "assistant", content: this.text };
     try {
-      return { role: "assistant", content: "", tool_calls: [{ function: { name: toolCall.name, arguments: JSON.parse(this.text) as unknown } }] };
+      return {
+        role: "assistant",
+        content: "",
+        tool_calls: [{ function: { name: toolCall.name, arguments: JSON.parse(this.text) as unknown } }],
+      };
     } catch {
       return { role: "assistant", content: this.text };
     }

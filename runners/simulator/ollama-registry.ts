@@ -45,7 +45,10 @@ export class OllamaModelStore {
   /** Any catalog name, with Ollama's implicit `:latest` tag accepted. */
   resolve(name: string): ModelTemplate | undefined {
     const trimmed = name.trim();
-    return this.catalog.resolve(trimmed) ?? (trimmed.endsWith(":latest") ? this.catalog.resolve(trimmed.slice(0, -":latest".length)) : undefined);
+    return (
+      this.catalog.resolve(trimmed) ??
+      (trimmed.endsWith(":latest") ? this.catalog.resolve(trimmed.slice(0, -":latest".length)) : undefined)
+    );
   }
 
   /** The model when it has been pulled; undefined otherwise. */

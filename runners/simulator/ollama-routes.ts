@@ -14,7 +14,12 @@ import {
   parseKeepAlive,
   stableDigest,
 } from "./ollama-registry.ts";
-import { describeOllamaIssues, ollamaEmbedSchema, ollamaLegacyEmbeddingSchema, ollamaModelNameSchema } from "./ollama-schemas.ts";
+import {
+  describeOllamaIssues,
+  ollamaEmbedSchema,
+  ollamaLegacyEmbeddingSchema,
+  ollamaModelNameSchema,
+} from "./ollama-schemas.ts";
 import type { SimulatorFault } from "./server.ts";
 import { encodeText } from "./tokenizer.ts";
 
@@ -54,7 +59,12 @@ export function handlePs(context: SimulatorContext, response: ServerResponse): v
   const models = store.listLoaded().map(({ model, expiresAt, contextLength }) => {
     const { modified_at: _modifiedAt, ...entry } = describe(model, store.modifiedAt(model));
     const expires = Number.isFinite(expiresAt) ? new Date(expiresAt) : FOREVER;
-    return { ...entry, expires_at: expires.toISOString(), size_vram: ollamaModelSizeBytes(model), context_length: contextLength };
+    return {
+      ...entry,
+      expires_at: expires.toISOString(),
+      size_vram: ollamaModelSizeBytes(model),
+      context_length: contextLength,
+    };
   });
   sendJson(response, 200, JSON.stringify({ models }));
 }
@@ -78,9 +88,18 @@ export function handleShow(context: SimulatorContext, response: ServerResponse, 
   const request = requestedName(body, response);
   if (request === undefined) return;
   const model = context.ollamaModels.findPresent(request.name);
-  if (model === undefined) return sendOllamaError(response, 404, `model '${request.name}' not found`);
-  const template = model.kind === "chat" ? "{{- range .Messages }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n{{ end }}<|im_start|>assistant\n" : "{{ .Prompt }}";
-  const parameters = model.kind === "chat" ? 'stop                           "<|im_start|>"\nstop                           "<|im_end|>"' : "";
+  if (model === undefined) {
+    sendOllamaError(response, 404, `model '${request.name}' not found`);
+    return;
+  }
+  const template =
+    model.kind === "chat"
+      ? "{{- range .Messages }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n{{ end }}<|im_start|>assistant\n"
+      : "{{ .Prompt }}";
+  const parameters =
+    model.kind === "chat"
+      ? 'stop                           "<|im_start|>"\nstop                           "<|im_end|>"'
+      : "";
   sendJson(
     response,
     200,
@@ -101,7 +120,9 @@ export function handleDelete(context: SimulatorContext, response: ServerResponse
   const request = requestedName(body, response);
   if (request === undefined) return;
   const model = context.ollamaModels.findPresent(request.name);
-  if (model === undefined || !context.ollamaModels.remove(model)) return sendOllamaError(response, 404, `model '${request.name}' not found`);
+  if (model === undefined || !context.ollamaModels.remove(model))
+    sendOllamaError(response, 404, `model '${request.name}' not found`);
+  return;
   sendBody(response, 200, "application/json", "");
 }
 
@@ -125,7 +146,11 @@ export async function handlePull(context: SimulatorContext, response: ServerResp
     return;
   }
   const layers = [
-    { digest: stableDigest(`model:${model.id}`), total: ollamaModelSizeBytes(model), steps: PULL_STEPS_PER_LARGE_LAYER },
+    {
+      digest: stableDigest(`model:${model.id}`),
+      total: ollamaModelSizeBytes(model),
+      steps: PULL_STEPS_PER_LARGE_LAYER,
+    },
     { digest: stableDigest(`template:${model.id}`), total: 1_482, steps: 1 },
     { digest: stableDigest(`license:${model.id}`), total: 11_343, steps: 1 },
     { digest: stableDigest(`params:${model.id}`), total: 148, steps: 1 },
@@ -163,7 +188,13 @@ function parseEmbedRequest(body: unknown, legacy: boolean): EmbedRequest | strin
   if (legacy) {
     const parsed = ollamaLegacyEmbeddingSchema.safeParse(body);
     if (!parsed.success) return describeOllamaIssues(parsed.error);
-    return { model: parsed.data.model, texts: [parsed.data.prompt ?? ""], truncate: true, dimensions: undefined, keepAlive: parsed.data.keep_alive };
+    return {
+      model: parsed.data.model,
+      texts: [parsed.data.prompt ?? ""],
+      truncate: true,
+      dimensions: undefined,
+      keepAlive: parsed.data.keep_alive,
+    };
   }
   const parsed = ollamaEmbedSchema.safeParse(body);
   if (!parsed.success) return describeOllamaIssues(parsed.error);
@@ -177,21 +208,38 @@ function parseEmbedRequest(body: unknown, legacy: boolean): EmbedRequest | strin
   };
 }
 
-export async function handleEmbed(context: SimulatorContext, response: ServerResponse, body: unknown, fault: SimulatorFault | undefined, legacy: boolean): Promise<void> {
+export async function handleEmbed(
+  context: SimulatorContext,
+  response: ServerResponse,
+  body: unknown,
+  fault: SimulatorFault | undefined,
+  legacy: boolean,
+): Promise<void> {
   const request = parseEmbedRequest(body, legacy);
-  if (typeof request === "string") return sendOllamaError(response, 400, request);
-  if (request.model.trim() === "") return sendOllamaError(response, 400, "model is required");
+  if (typeof request === "string") {
+    sendOllamaError(response, 400, request);
+    return;
+  }
+  if (request.model.trim() === "") {
+    sendOllamaError(response, 400, "model is required");
+    return;
+  }
   const model = context.ollamaModels.findPresent(request.model);
-  if (model === undefined) return sendOllamaError(response, 404, `model "${request.model}" not found, try pulling it first`);
+  if (model === undefined) sendOllamaError(response, 404, `model "${request.model}" not found, try pulling it first`);
+  return;
   const fullDimensions = context.options.embeddingDimensions;
   const dimensions = request.dimensions ?? fullDimensions;
-  if (dimensions > fullDimensions) return sendOllamaError(response, 400, `dimensions must be at most ${fullDimensions}`);
+  if (dimensions > fullDimensions) sendOllamaError(response, 400, `dimensions must be at most ${fullDimensions}`);
+  return;
   const inputs: ArrayLike<number>[] = [];
   let promptTokens = 0;
   for (const text of request.texts) {
     let tokens = encodeText(text);
     if (tokens.length > model.contextLength) {
-      if (!request.truncate) return sendOllamaError(response, 400, "input exceeds maximum context length");
+      if (!request.truncate) {
+        sendOllamaError(response, 400, "input exceeds maximum context length");
+        return;
+      }
       tokens = tokens.subarray(0, model.contextLength);
     }
     promptTokens += tokens.length;
@@ -200,15 +248,27 @@ export async function handleEmbed(context: SimulatorContext, response: ServerRes
   const startedAt = performance.now();
   context.ollamaModels.markUsed(model, parseKeepAlive(request.keepAlive), undefined);
   const slowStart = fault?.kind === "slow-first-token" ? fault.delayMs : 0;
-  await waitUnlessClosed(response, context.options.timeToFirstTokenMs + context.options.prefillMsPerToken * promptTokens + slowStart);
+  await waitUnlessClosed(
+    response,
+    context.options.timeToFirstTokenMs + context.options.prefillMsPerToken * promptTokens + slowStart,
+  );
   if (!canWrite(response)) return;
   const embeddings = inputs.map((tokens) => Array.from(embedTokens(model.id, tokens, fullDimensions, dimensions)));
   context.stats.completedRequests++;
-  if (legacy) return sendJson(response, 200, JSON.stringify({ embedding: embeddings[0] ?? [] }));
+  if (legacy) {
+    sendJson(response, 200, JSON.stringify({ embedding: embeddings[0] ?? [] }));
+    return;
+  }
   const totalDuration = Math.round((performance.now() - startedAt) * 1_000_000);
   sendJson(
     response,
     200,
-    JSON.stringify({ model: request.model, embeddings, total_duration: totalDuration, load_duration: 0, prompt_eval_count: promptTokens }),
+    JSON.stringify({
+      model: request.model,
+      embeddings,
+      total_duration: totalDuration,
+      load_duration: 0,
+      prompt_eval_count: promptTokens,
+    }),
   );
 }

@@ -29,7 +29,11 @@ export const ollamaMessageSchema = z.looseObject({
 
 const tool = z.looseObject({
   type: z.string().nullish(),
-  function: z.looseObject({ name: z.string().min(1), description: z.string().nullish(), parameters: z.unknown().optional() }),
+  function: z.looseObject({
+    name: z.string().min(1),
+    description: z.string().nullish(),
+    parameters: z.unknown().optional(),
+  }),
 });
 
 export const ollamaChatSchema = z.looseObject({
@@ -62,10 +66,18 @@ export const ollamaEmbedSchema = z.looseObject({
 });
 
 /** The legacy single-text endpoint `/api/embeddings`. */
-export const ollamaLegacyEmbeddingSchema = z.looseObject({ model: z.string(), prompt: z.string().nullish(), keep_alive: keepAlive });
+export const ollamaLegacyEmbeddingSchema = z.looseObject({
+  model: z.string(),
+  prompt: z.string().nullish(),
+  keep_alive: keepAlive,
+});
 
 /** Pull, show and delete name the model as `model` (current) or `name` (older clients). */
-export const ollamaModelNameSchema = z.looseObject({ model: z.string().nullish(), name: z.string().nullish(), stream: z.boolean().nullish() });
+export const ollamaModelNameSchema = z.looseObject({
+  model: z.string().nullish(),
+  name: z.string().nullish(),
+  stream: z.boolean().nullish(),
+});
 
 export type OllamaChatRequest = z.infer<typeof ollamaChatSchema>;
 export type OllamaGenerateRequest = z.infer<typeof ollamaGenerateSchema>;

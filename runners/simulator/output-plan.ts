@@ -73,11 +73,22 @@ function planChoice(input: ChoicePlanInput, index: number, random: SeededRandom)
   const stopMatcher = input.stop.length > 0 ? new StopSequenceMatcher(input.stop) : undefined;
   const { output } = input;
   if (output.kind === "tool" && output.tools.length > 0) {
-    const tool = (output.forcedName !== undefined ? output.tools.find((candidate) => candidate.name === output.forcedName) : undefined) ?? random.pick(output.tools);
-    const argumentsJson = JSON.stringify(sampleJsonValue(tool.parameters ?? { type: "object", properties: {} }, random));
+    const tool =
+      (output.forcedName !== undefined
+        ? output.tools.find((candidate) => candidate.name === output.forcedName)
+        : undefined) ?? random.pick(output.tools);
+    const argumentsJson = JSON.stringify(
+      sampleJsonValue(tool.parameters ?? { type: "object", properties: {} }, random),
+    );
     const toolCall = { id: `chatcmpl-tool-${random.hex(32)}`, name: tool.name };
     // Stop sequences do not cut tool-call arguments: the parser sees the whole call.
-    return new GenerationChoice(index, new FixedTokenSource(tokenPieces(argumentsJson)), input.maxTokens, undefined, toolCall);
+    return new GenerationChoice(
+      index,
+      new FixedTokenSource(tokenPieces(argumentsJson)),
+      input.maxTokens,
+      undefined,
+      toolCall,
+    );
   }
   let source: TokenSource;
   if (output.kind === "json") {

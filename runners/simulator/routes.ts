@@ -9,7 +9,16 @@ import { FAULT_HEADER, faultForRequest, parseFault } from "./faults.ts";
 import { canWrite, isJsonContentType, readJsonBody, sendBody, sendJson } from "./http-io.ts";
 import { handleOllamaChat, handleOllamaGenerate } from "./ollama-generate.ts";
 import { sendOllamaError, sendOllamaUnavailable } from "./ollama-http.ts";
-import { handleDelete, handleEmbed, handleOllamaVersion, handlePs, handlePull, handleRoot, handleShow, handleTags } from "./ollama-routes.ts";
+import {
+  handleDelete,
+  handleEmbed,
+  handleOllamaVersion,
+  handlePs,
+  handlePull,
+  handleRoot,
+  handleShow,
+  handleTags,
+} from "./ollama-routes.ts";
 import type { SimulatorFault } from "./server.ts";
 import { handleChatCompletions } from "./vllm-chat.ts";
 import { handleCompletions } from "./vllm-completions.ts";
@@ -24,7 +33,13 @@ interface Route {
   withBody: boolean;
   /** A generation request: subject to faults. */
   generation: boolean;
-  handle(context: SimulatorContext, request: IncomingMessage, response: ServerResponse, body: unknown, fault: SimulatorFault | undefined): void | Promise<void>;
+  handle(
+    context: SimulatorContext,
+    request: IncomingMessage,
+    response: ServerResponse,
+    body: unknown,
+    fault: SimulatorFault | undefined,
+  ): void | Promise<void>;
 }
 
 function route(api: Api, handle: Route["handle"], flags: { withBody?: boolean; generation?: boolean } = {}): Route {
@@ -47,22 +62,58 @@ const ROUTES = new Map<string, Route>([
   ["GET /api/version", route("ollama", (_context, _request, response) => handleOllamaVersion(response))],
   ["GET /api/tags", route("ollama", (context, _request, response) => handleTags(context, response))],
   ["GET /api/ps", route("ollama", (context, _request, response) => handlePs(context, response))],
-  ["POST /api/show", route("ollama", (context, _request, response, body) => handleShow(context, response, body), { withBody: true })],
-  ["POST /api/pull", route("ollama", (context, _request, response, body) => handlePull(context, response, body), { withBody: true })],
-  ["DELETE /api/delete", route("ollama", (context, _request, response, body) => handleDelete(context, response, body), { withBody: true })],
+  [
+    "POST /api/show",
+    route("ollama", (context, _request, response, body) => handleShow(context, response, body), { withBody: true }),
+  ],
+  [
+    "POST /api/pull",
+    route("ollama", (context, _request, response, body) => handlePull(context, response, body), { withBody: true }),
+  ],
+  [
+    "DELETE /api/delete",
+    route("ollama", (context, _request, response, body) => handleDelete(context, response, body), { withBody: true }),
+  ],
   ["POST /api/chat", route("ollama", handleOllamaChat, generation)],
   ["POST /api/generate", route("ollama", handleOllamaGenerate, generation)],
-  ["POST /api/embed", route("ollama", (context, _request, response, body, fault) => handleEmbed(context, response, body, fault, false), generation)],
-  ["POST /api/embeddings", route("ollama", (context, _request, response, body, fault) => handleEmbed(context, response, body, fault, true), generation)],
-  ["GET /sim/stats", route("sim", (context, _request, response) => sendJson(response, 200, JSON.stringify(context.stats.snapshot(context.prefixCache.counters()))))],
+  [
+    "POST /api/embed",
+    route(
+      "ollama",
+      (context, _request, response, body, fault) => handleEmbed(context, response, body, fault, false),
+      generation,
+    ),
+  ],
+  [
+    "POST /api/embeddings",
+    route(
+      "ollama",
+      (context, _request, response, body, fault) => handleEmbed(context, response, body, fault, true),
+      generation,
+    ),
+  ],
+  [
+    "GET /sim/stats",
+    route("sim", (context, _request, response) =>
+      sendJson(response, 200, JSON.stringify(context.stats.snapshot(context.prefixCache.counters()))),
+    ),
+  ],
   ["POST /sim/fault", route("sim", handleSetFault, { withBody: true })],
 ]);
 
 const KNOWN_PATHS = new Set([...ROUTES.keys()].map((key) => key.slice(key.indexOf(" ") + 1)));
 
-function handleSetFault(context: SimulatorContext, _request: IncomingMessage, response: ServerResponse, body: unknown): void {
+function handleSetFault(
+  context: SimulatorContext,
+  _request: IncomingMessage,
+  response: ServerResponse,
+  body: unknown,
+): void {
   const parsed = parseFault(body);
-  if (!parsed.ok) return sendJson(response, 400, JSON.stringify({ error: parsed.message }));
+  if (!parsed.ok) {
+    sendJson(response, 400, JSON.stringify({ error: parsed.message }));
+    return;
+  }
   context.fault = parsed.fault;
   sendJson(response, 200, JSON.stringify({ fault: parsed.fault ?? null }));
 }
@@ -83,7 +134,9 @@ function sendUnavailable(api: Api, response: ServerResponse): void {
   else sendVllmError(response, 503, "The engine is unavailable (simulated fault).");
 }
 
-export function createRequestHandler(context: SimulatorContext): (request: IncomingMessage, response: ServerResponse) => void {
+export function createRequestHandler(
+  context: SimulatorContext,
+): (request: IncomingMessage, response: ServerResponse) => void {
   return (request, response) => {
     dispatch(context, request, response).catch((error: unknown) => {
       const message = error instanceof Error ? error.message : String(error);
@@ -97,28 +150,47 @@ async function dispatch(context: SimulatorContext, request: IncomingMessage, res
   const queryStart = url.indexOf("?");
   const path = queryStart === -1 ? url : url.slice(0, queryStart);
   const matched = ROUTES.get(`${request.method ?? "GET"} ${path}`);
-  if (matched === undefined) return answerUnknown(request, response, path);
+  if (matched === undefined) {
+    answerUnknown(request, response, path);
+    return;
+  }
   let body: unknown;
   if (matched.withBody) {
     // vLLM (FastAPI) insists on JSON; Ollama (gin) parses whatever arrives.
     if (matched.api === "vllm" && !isJsonContentType(request.headers["content-type"])) {
       request.resume();
-      return sendError("vllm", response, 415, `unsupported content type ${JSON.stringify(request.headers["content-type"])}; expected application/json`);
+      sendError(
+        "vllm",
+        response,
+        415,
+        `unsupported content type ${JSON.stringify(request.headers["content-type"])}; expected application/json`,
+      );
+      return;
     }
     const read = await readJsonBody(request, response);
-    if (!read.ok) return sendError(matched.api, response, read.status, read.message);
+    if (!read.ok) {
+      sendError(matched.api, response, read.status, read.message);
+      return;
+    }
     body = read.body;
     // /sim/fault also takes `null` (clear); its own parser checks the shape.
     if (matched.api !== "sim" && (typeof body !== "object" || body === null || Array.isArray(body))) {
-      return sendError(matched.api, response, 400, "request body must be a JSON object");
+      sendError(matched.api, response, 400, "request body must be a JSON object");
+      return;
     }
   }
   let fault: SimulatorFault | undefined;
   if (matched.generation) {
     const parsedFault = faultForRequest(request.headers[FAULT_HEADER], context.fault);
-    if (!parsedFault.ok) return sendError(matched.api, response, 400, parsedFault.message);
+    if (!parsedFault.ok) {
+      sendError(matched.api, response, 400, parsedFault.message);
+      return;
+    }
     fault = parsedFault.fault;
-    if (fault?.kind === "unavailable") return sendUnavailable(matched.api, response);
+    if (fault?.kind === "unavailable") {
+      sendUnavailable(matched.api, response);
+      return;
+    }
   }
   if (!canWrite(response)) return;
   await matched.handle(context, request, response, body, fault);
@@ -129,7 +201,12 @@ function answerUnknown(request: IncomingMessage, response: ServerResponse, path:
   const knownPath = KNOWN_PATHS.has(path);
   if (apiOfPath(path) === "ollama") {
     // gin's plain-text answers.
-    sendBody(response, knownPath ? 405 : 404, "text/plain", knownPath ? "405 method not allowed" : "404 page not found");
+    sendBody(
+      response,
+      knownPath ? 405 : 404,
+      "text/plain",
+      knownPath ? "405 method not allowed" : "404 page not found",
+    );
     return;
   }
   sendJson(response, knownPath ? 405 : 404, JSON.stringify({ detail: knownPath ? "Method Not Allowed" : "Not Found" }));

@@ -44,14 +44,16 @@ function chatOutputMode(request: ChatRequest): { mode: OutputMode; forcedTool: b
     if (!specs.some((spec) => spec.name === name)) return `Tool '${name}' has not been passed in \`tools\`.`;
     return { mode: { kind: "tool", tools: specs, forcedName: name }, forcedTool: true };
   }
-  if (tools.length > 0 && toolChoice === "required") return { mode: { kind: "tool", tools: specs, forcedName: undefined }, forcedTool: true };
+  if (tools.length > 0 && toolChoice === "required")
+    return { mode: { kind: "tool", tools: specs, forcedName: undefined }, forcedTool: true };
   // "auto": like a model, call a tool right after the user speaks, answer in words after a tool result.
   if (tools.length > 0 && toolChoice !== "none" && request.messages.at(-1)?.role === "user") {
     return { mode: { kind: "tool", tools: specs, forcedName: undefined }, forcedTool: false };
   }
   const format = request.response_format;
   if (format?.type === "json_object") return { mode: { kind: "json", schema: undefined }, forcedTool: false };
-  if (format?.type === "json_schema") return { mode: { kind: "json", schema: format.json_schema.schema ?? undefined }, forcedTool: false };
+  if (format?.type === "json_schema")
+    return { mode: { kind: "json", schema: format.json_schema.schema ?? undefined }, forcedTool: false };
   return { mode: { kind: "text" }, forcedTool: false };
 }
 
@@ -63,19 +65,34 @@ export function handleChatCompletions(
   fault: SimulatorFault | undefined,
 ): void {
   const parsed = chatRequestSchema.safeParse(body);
-  if (!parsed.success) return sendVllmError(response, 400, describeIssues(parsed.error));
+  if (!parsed.success) {
+    sendVllmError(response, 400, describeIssues(parsed.error));
+    return;
+  }
   const chat = parsed.data;
   const problem =
     samplingProblem(chat) ??
     (chat.top_logprobs !== undefined && chat.top_logprobs !== null && !chat.logprobs
       ? "when using `top_logprobs`, `logprobs` must be set to true."
       : logprobsProblem(chat.top_logprobs));
-  if (problem !== undefined) return sendVllmError(response, 400, problem);
+  if (problem !== undefined) {
+    sendVllmError(response, 400, problem);
+    return;
+  }
   const model = context.vllmModelsByName.get(chat.model);
-  if (model === undefined) return sendVllmError(response, 404, `The model \`${chat.model}\` does not exist.`);
-  if (model.kind !== "chat") return sendVllmError(response, 400, "The model does not support Chat Completions API");
+  if (model === undefined) {
+    sendVllmError(response, 404, `The model \`${chat.model}\` does not exist.`);
+    return;
+  }
+  if (model.kind !== "chat") {
+    sendVllmError(response, 400, "The model does not support Chat Completions API");
+    return;
+  }
   const output = chatOutputMode(chat);
-  if (typeof output === "string") return sendVllmError(response, 400, output);
+  if (typeof output === "string") {
+    sendVllmError(response, 400, output);
+    return;
+  }
 
   // Tools are counted from the body as sent: re-serialising parsed objects could reorder keys.
   const rawTools = (body as { tools?: unknown }).tools;
@@ -84,18 +101,26 @@ export function handleChatCompletions(
   const promptTokenIds = chatPromptTokenIds(messages, toolsJson);
   const requestedMaxTokens = chat.max_completion_tokens ?? chat.max_tokens ?? undefined;
   const tooLong = contextProblem(model.contextLength, promptTokenIds.length, requestedMaxTokens);
-  if (tooLong !== undefined) return sendVllmError(response, 400, tooLong);
+  if (tooLong !== undefined) {
+    sendVllmError(response, 400, tooLong);
+    return;
+  }
 
   const choiceCount = chat.n ?? 1;
   const planned = planChoices(
     {
       model,
-      promptKey: messages.map((message) => `${message.role}\u0000${message.name ?? ""}\u0000${message.text}`).join("\u0001") + (toolsJson ?? ""),
+      promptKey:
+        messages.map((message) => `${message.role}\u0000${message.name ?? ""}\u0000${message.text}`).join("\u0001") +
+        (toolsJson ?? ""),
       seed: chat.seed,
       temperature: chat.temperature,
       choiceCount,
       firstIndex: 0,
-      maxTokens: Math.min(requestedMaxTokens ?? context.options.defaultMaxTokens, model.contextLength - promptTokenIds.length),
+      maxTokens: Math.min(
+        requestedMaxTokens ?? context.options.defaultMaxTokens,
+        model.contextLength - promptTokenIds.length,
+      ),
       ignoreEos: chat.ignore_eos ?? false,
       stop: typeof chat.stop === "string" ? [chat.stop] : (chat.stop ?? []),
       output: output.mode,
@@ -121,8 +146,15 @@ export function handleChatCompletions(
     forcedTool: output.forcedTool,
   };
   const stream = chat.stream ?? false;
-  const usage = { includeUsage: chat.stream_options?.include_usage ?? false, continuousUsage: chat.stream_options?.continuous_usage_stats ?? false };
-  run.start(stream ? new ChatStreamSink(response, run, planned, settings, usage) : new ChatResponseSink(response, run, planned, settings));
+  const usage = {
+    includeUsage: chat.stream_options?.include_usage ?? false,
+    continuousUsage: chat.stream_options?.continuous_usage_stats ?? false,
+  };
+  run.start(
+    stream
+      ? new ChatStreamSink(response, run, planned, settings, usage)
+      : new ChatResponseSink(response, run, planned, settings),
+  );
 }
 
 interface ChatSinkSettings {
@@ -146,14 +178,22 @@ class ChatStreamSink implements GenerationSink {
     private readonly settings: ChatSinkSettings,
     usage: { includeUsage: boolean; continuousUsage: boolean },
   ) {
-    this.stream = new VllmChunkStream(response, run, { id: settings.id, object: "chat.completion.chunk", created: settings.created, model: settings.model }, usage);
+    this.stream = new VllmChunkStream(
+      response,
+      run,
+      { id: settings.id, object: "chat.completion.chunk", created: settings.created, model: settings.model },
+      usage,
+    );
     this.toolCallOpened = planned.map(() => false);
   }
 
   begin(): boolean {
     let writable = true;
     for (const { choice } of this.planned) {
-      writable = this.stream.writeChoice(`{"index":${choice.index},"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}`) && writable;
+      writable =
+        this.stream.writeChoice(
+          `{"index":${choice.index},"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}`,
+        ) && writable;
     }
     return writable;
   }
@@ -163,7 +203,8 @@ class ChatStreamSink implements GenerationSink {
     const textJson = visibleText === piece.text ? piece.json : JSON.stringify(visibleText);
     let delta: string;
     if (choice.toolCall === undefined) delta = `{"content":${textJson}}`;
-    else if (this.toolCallOpened[choice.index]) delta = `{"tool_calls":[{"index":0,"function":{"arguments":${textJson}}}]}`;
+    else if (this.toolCallOpened[choice.index])
+      delta = `{"tool_calls":[{"index":0,"function":{"arguments":${textJson}}}]}`;
     else {
       this.toolCallOpened[choice.index] = true;
       delta = `{"tool_calls":[{"index":0,"id":${JSON.stringify(choice.toolCall.id)},"type":"function","function":{"name":${JSON.stringify(choice.toolCall.name)},"arguments":${textJson}}}]}`;
@@ -171,17 +212,26 @@ class ChatStreamSink implements GenerationSink {
     let logprobs = "null";
     const top = this.settings.topLogprobs;
     const random = this.planned[choice.index]?.logprobRandom;
-    if (top !== undefined && random !== undefined) logprobs = `{"content":[${JSON.stringify(sampleLogprobs(piece, random, top))}]}`;
-    return this.stream.writeChoice(`{"index":${choice.index},"delta":${delta},"logprobs":${logprobs},"finish_reason":null}`);
+    if (top !== undefined && random !== undefined)
+      logprobs = `{"content":[${JSON.stringify(sampleLogprobs(piece, random, top))}]}`;
+    return this.stream.writeChoice(
+      `{"index":${choice.index},"delta":${delta},"logprobs":${logprobs},"finish_reason":null}`,
+    );
   }
 
   finishChoice(choice: GenerationChoice, trailingText: string): boolean {
     let writable = true;
     if (trailingText !== "") {
-      writable = this.stream.writeChoice(`{"index":${choice.index},"delta":{"content":${JSON.stringify(trailingText)}},"logprobs":null,"finish_reason":null}`);
+      writable = this.stream.writeChoice(
+        `{"index":${choice.index},"delta":{"content":${JSON.stringify(trailingText)}},"logprobs":null,"finish_reason":null}`,
+      );
     }
     const stopReason = choice.stopReason === undefined ? "null" : JSON.stringify(choice.stopReason);
-    return this.stream.writeChoice(`{"index":${choice.index},"delta":{},"logprobs":null,"finish_reason":"${choice.finishReason}","stop_reason":${stopReason}}`) && writable;
+    return (
+      this.stream.writeChoice(
+        `{"index":${choice.index},"delta":{},"logprobs":null,"finish_reason":"${choice.finishReason}","stop_reason":${stopReason}}`,
+      ) && writable
+    );
   }
 
   complete(): void {
@@ -210,7 +260,8 @@ class ChatResponseSink implements GenerationSink {
   token(choice: GenerationChoice, piece: TokenPiece, visibleText: string): boolean {
     this.texts[choice.index] = (this.texts[choice.index] ?? "") + visibleText;
     const random = this.planned[choice.index]?.logprobRandom;
-    if (this.settings.topLogprobs !== undefined && random !== undefined) this.logprobs[choice.index]?.push(sampleLogprobs(piece, random, this.settings.topLogprobs));
+    if (this.settings.topLogprobs !== undefined && random !== undefined)
+      this.logprobs[choice.index]?.push(sampleLogprobs(piece, random, this.settings.topLogprobs));
     return true;
   }
 
@@ -232,7 +283,10 @@ class ChatResponseSink implements GenerationSink {
           annotations: null,
           audio: null,
           function_call: null,
-          tool_calls: toolCall === undefined ? [] : [{ id: toolCall.id, type: "function", function: { name: toolCall.name, arguments: text } }],
+          tool_calls:
+            toolCall === undefined
+              ? []
+              : [{ id: toolCall.id, type: "function", function: { name: toolCall.name, arguments: text } }],
           reasoning_content: null,
         },
         logprobs: this.settings.topLogprobs === undefined ? null : { content: this.logprobs[choice.index] ?? [] },

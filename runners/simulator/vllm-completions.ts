@@ -3,12 +3,24 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { SimulatorContext } from "./context.ts";
 import { type GenerationChoice, GenerationRun, type GenerationSink } from "./generation.ts";
 import { headerValue, sendJson } from "./http-io.ts";
-import { appendCompletionLogprob, type CompletionLogprobs, emptyCompletionLogprobs, sampleLogprobs } from "./logprobs.ts";
+import {
+  appendCompletionLogprob,
+  type CompletionLogprobs,
+  emptyCompletionLogprobs,
+  sampleLogprobs,
+} from "./logprobs.ts";
 import { type PlannedChoice, planChoices, requestSeed } from "./output-plan.ts";
 import type { SimulatorFault } from "./server.ts";
 import { encodeText, type TokenPiece } from "./tokenizer.ts";
 import { sendVllmError, VllmChunkStream, vllmRequestId, vllmUsage } from "./vllm-http.ts";
-import { type CompletionRequest, completionRequestSchema, contextProblem, describeIssues, logprobsProblem, samplingProblem } from "./vllm-schemas.ts";
+import {
+  type CompletionRequest,
+  completionRequestSchema,
+  contextProblem,
+  describeIssues,
+  logprobsProblem,
+  samplingProblem,
+} from "./vllm-schemas.ts";
 
 /** vLLM's (and OpenAI's) default `max_tokens` for `/v1/completions`. */
 const COMPLETIONS_DEFAULT_MAX_TOKENS = 16;
@@ -26,7 +38,9 @@ function promptsOf(prompt: CompletionRequest["prompt"]): Prompt[] {
     const ids = prompt as number[];
     return [{ key: ids.join(","), tokenIds: ids }];
   }
-  return (prompt as (string | number[])[]).map((entry) => (typeof entry === "string" ? { key: entry, tokenIds: encodeText(entry) } : { key: entry.join(","), tokenIds: entry }));
+  return (prompt as (string | number[])[]).map((entry) =>
+    typeof entry === "string" ? { key: entry, tokenIds: encodeText(entry) } : { key: entry.join(","), tokenIds: entry },
+  );
 }
 
 export function handleCompletions(
@@ -37,19 +51,34 @@ export function handleCompletions(
   fault: SimulatorFault | undefined,
 ): void {
   const parsed = completionRequestSchema.safeParse(body);
-  if (!parsed.success) return sendVllmError(response, 400, describeIssues(parsed.error));
+  if (!parsed.success) {
+    sendVllmError(response, 400, describeIssues(parsed.error));
+    return;
+  }
   const completion = parsed.data;
   const problem = samplingProblem(completion) ?? logprobsProblem(completion.logprobs);
-  if (problem !== undefined) return sendVllmError(response, 400, problem);
+  if (problem !== undefined) {
+    sendVllmError(response, 400, problem);
+    return;
+  }
   const model = context.vllmModelsByName.get(completion.model);
-  if (model === undefined) return sendVllmError(response, 404, `The model \`${completion.model}\` does not exist.`);
-  if (model.kind !== "chat") return sendVllmError(response, 400, "The model does not support Completions API");
+  if (model === undefined) {
+    sendVllmError(response, 404, `The model \`${completion.model}\` does not exist.`);
+    return;
+  }
+  if (model.kind !== "chat") {
+    sendVllmError(response, 400, "The model does not support Completions API");
+    return;
+  }
 
   const prompts = promptsOf(completion.prompt);
   const requestedMaxTokens = completion.max_tokens ?? undefined;
   for (const prompt of prompts) {
     const tooLong = contextProblem(model.contextLength, prompt.tokenIds.length, requestedMaxTokens);
-    if (tooLong !== undefined) return sendVllmError(response, 400, tooLong);
+    if (tooLong !== undefined) {
+      sendVllmError(response, 400, tooLong);
+      return;
+    }
   }
   const choiceCount = completion.n ?? 1;
   const seed = requestSeed(completion.seed, completion.temperature);
@@ -62,7 +91,10 @@ export function handleCompletions(
         temperature: completion.temperature,
         choiceCount,
         firstIndex: promptIndex * choiceCount,
-        maxTokens: Math.min(requestedMaxTokens ?? COMPLETIONS_DEFAULT_MAX_TOKENS, model.contextLength - prompt.tokenIds.length),
+        maxTokens: Math.min(
+          requestedMaxTokens ?? COMPLETIONS_DEFAULT_MAX_TOKENS,
+          model.contextLength - prompt.tokenIds.length,
+        ),
         ignoreEos: completion.ignore_eos ?? false,
         stop: typeof completion.stop === "string" ? [completion.stop] : (completion.stop ?? []),
         output: { kind: "text" },
@@ -81,9 +113,21 @@ export function handleCompletions(
     fault,
     response,
   });
-  const settings = { id, created: Math.floor(Date.now() / 1000), model: completion.model, topLogprobs: completion.logprobs ?? undefined };
-  const usage = { includeUsage: completion.stream_options?.include_usage ?? false, continuousUsage: completion.stream_options?.continuous_usage_stats ?? false };
-  run.start(completion.stream ? new CompletionStreamSink(response, run, planned, settings, usage) : new CompletionResponseSink(response, run, planned, settings));
+  const settings = {
+    id,
+    created: Math.floor(Date.now() / 1000),
+    model: completion.model,
+    topLogprobs: completion.logprobs ?? undefined,
+  };
+  const usage = {
+    includeUsage: completion.stream_options?.include_usage ?? false,
+    continuousUsage: completion.stream_options?.continuous_usage_stats ?? false,
+  };
+  run.start(
+    completion.stream
+      ? new CompletionStreamSink(response, run, planned, settings, usage)
+      : new CompletionResponseSink(response, run, planned, settings),
+  );
 }
 
 interface CompletionSinkSettings {
@@ -105,7 +149,12 @@ class CompletionStreamSink implements GenerationSink {
     private readonly settings: CompletionSinkSettings,
     usage: { includeUsage: boolean; continuousUsage: boolean },
   ) {
-    this.stream = new VllmChunkStream(response, run, { id: settings.id, object: "text_completion", created: settings.created, model: settings.model }, usage);
+    this.stream = new VllmChunkStream(
+      response,
+      run,
+      { id: settings.id, object: "text_completion", created: settings.created, model: settings.model },
+      usage,
+    );
     this.offsets = planned.map(() => 0);
   }
 
@@ -120,16 +169,24 @@ class CompletionStreamSink implements GenerationSink {
     const random = this.planned[choice.index]?.logprobRandom;
     if (this.settings.topLogprobs !== undefined && random !== undefined) {
       const entry = emptyCompletionLogprobs();
-      appendCompletionLogprob(entry, sampleLogprobs(piece, random, this.settings.topLogprobs), this.offsets[choice.index] ?? 0);
+      appendCompletionLogprob(
+        entry,
+        sampleLogprobs(piece, random, this.settings.topLogprobs),
+        this.offsets[choice.index] ?? 0,
+      );
       logprobs = JSON.stringify(entry);
     }
     this.offsets[choice.index] = (this.offsets[choice.index] ?? 0) + visibleText.length;
-    return this.stream.writeChoice(`{"index":${choice.index},"text":${textJson},"logprobs":${logprobs},"finish_reason":null,"stop_reason":null}`);
+    return this.stream.writeChoice(
+      `{"index":${choice.index},"text":${textJson},"logprobs":${logprobs},"finish_reason":null,"stop_reason":null}`,
+    );
   }
 
   finishChoice(choice: GenerationChoice, trailingText: string): boolean {
     const stopReason = choice.stopReason === undefined ? "null" : JSON.stringify(choice.stopReason);
-    return this.stream.writeChoice(`{"index":${choice.index},"text":${JSON.stringify(trailingText)},"logprobs":null,"finish_reason":"${choice.finishReason}","stop_reason":${stopReason}}`);
+    return this.stream.writeChoice(
+      `{"index":${choice.index},"text":${JSON.stringify(trailingText)},"logprobs":null,"finish_reason":"${choice.finishReason}","stop_reason":${stopReason}}`,
+    );
   }
 
   complete(): void {
@@ -159,7 +216,11 @@ class CompletionResponseSink implements GenerationSink {
     const random = this.planned[choice.index]?.logprobRandom;
     const target = this.logprobs[choice.index];
     if (this.settings.topLogprobs !== undefined && random !== undefined && target !== undefined) {
-      appendCompletionLogprob(target, sampleLogprobs(piece, random, this.settings.topLogprobs), (this.texts[choice.index] ?? "").length);
+      appendCompletionLogprob(
+        target,
+        sampleLogprobs(piece, random, this.settings.topLogprobs),
+        (this.texts[choice.index] ?? "").length,
+      );
     }
     this.texts[choice.index] = (this.texts[choice.index] ?? "") + visibleText;
     return true;

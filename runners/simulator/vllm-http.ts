@@ -77,7 +77,8 @@ export class VllmChunkStream {
 
   /** The usage-only chunk, then `[DONE]`, then the end of the response. */
   finish(): void {
-    if (this.usage.includeUsage || this.usage.continuousUsage) this.write(`${this.envelope}[],"usage":${JSON.stringify(vllmUsage(this.run))}}`);
+    if (this.usage.includeUsage || this.usage.continuousUsage)
+      this.write(`${this.envelope}[],"usage":${JSON.stringify(vllmUsage(this.run))}}`);
     if (!canWrite(this.response)) return;
     this.response.end("data: [DONE]\n\n");
   }

@@ -74,15 +74,25 @@ export async function handleEmbeddings(
   fault: SimulatorFault | undefined,
 ): Promise<void> {
   const parsed = embeddingRequestSchema.safeParse(body);
-  if (!parsed.success) return sendVllmError(response, 400, describeIssues(parsed.error));
+  if (!parsed.success) {
+    sendVllmError(response, 400, describeIssues(parsed.error));
+    return;
+  }
   const embedding = parsed.data;
   const model = context.vllmModelsByName.get(embedding.model);
-  if (model === undefined) return sendVllmError(response, 404, `The model \`${embedding.model}\` does not exist.`);
-  if (model.kind !== "embedding") return sendVllmError(response, 400, "The model does not support Embeddings API");
+  if (model === undefined) {
+    sendVllmError(response, 404, `The model \`${embedding.model}\` does not exist.`);
+    return;
+  }
+  if (model.kind !== "embedding") {
+    sendVllmError(response, 400, "The model does not support Embeddings API");
+    return;
+  }
   const fullDimensions = context.options.embeddingDimensions;
   const dimensions = embedding.dimensions ?? fullDimensions;
   if (dimensions < 1 || dimensions > fullDimensions) {
-    return sendVllmError(response, 400, `dimensions must be between 1 and ${fullDimensions}, got ${dimensions}.`);
+    sendVllmError(response, 400, `dimensions must be between 1 and ${fullDimensions}, got ${dimensions}.`);
+    return;
   }
   const input = embedding.input;
   const inputs: ArrayLike<number>[] =
@@ -94,11 +104,12 @@ export async function handleEmbeddings(
   let promptTokens = 0;
   for (const tokens of inputs) {
     if (tokens.length > model.contextLength) {
-      return sendVllmError(
+      sendVllmError(
         response,
         400,
         `This model's maximum context length is ${model.contextLength} tokens. However, you requested ${tokens.length} tokens in the input for embedding generation. Please reduce the length of the input.`,
       );
+      return;
     }
     promptTokens += tokens.length;
   }
@@ -122,7 +133,12 @@ export async function handleEmbeddings(
       created: Math.floor(Date.now() / 1000),
       model: embedding.model,
       data,
-      usage: { prompt_tokens: promptTokens, total_tokens: promptTokens, completion_tokens: 0, prompt_tokens_details: null },
+      usage: {
+        prompt_tokens: promptTokens,
+        total_tokens: promptTokens,
+        completion_tokens: 0,
+        prompt_tokens_details: null,
+      },
     }),
   );
 }

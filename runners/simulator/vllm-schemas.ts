@@ -13,7 +13,9 @@ const textOrTokens = z.union([z.string(), z.array(z.string()).min(1), tokenIds, 
 const samplingFields = {
   model: z.string(),
   stream: z.boolean().nullish(),
-  stream_options: z.looseObject({ include_usage: z.boolean().nullish(), continuous_usage_stats: z.boolean().nullish() }).nullish(),
+  stream_options: z
+    .looseObject({ include_usage: z.boolean().nullish(), continuous_usage_stats: z.boolean().nullish() })
+    .nullish(),
   n: optionalInteger,
   max_tokens: optionalInteger,
   temperature: z.number().nullish(),
@@ -29,7 +31,9 @@ export const chatMessageSchema = z.looseObject({
   role: z.enum(["system", "developer", "user", "assistant", "tool", "function"]),
   content: z.union([z.string(), z.array(contentPart)]).nullish(),
   name: z.string().nullish(),
-  tool_calls: z.array(z.looseObject({ function: z.looseObject({ name: z.string(), arguments: z.string() }) })).nullish(),
+  tool_calls: z
+    .array(z.looseObject({ function: z.looseObject({ name: z.string(), arguments: z.string() }) }))
+    .nullish(),
   tool_call_id: z.string().nullish(),
 });
 
@@ -59,7 +63,10 @@ export const chatRequestSchema = z.looseObject({
   top_logprobs: optionalInteger,
   tools: z.array(toolSchema).nullish(),
   tool_choice: z
-    .union([z.enum(["none", "auto", "required"]), z.looseObject({ type: z.literal("function"), function: z.looseObject({ name: z.string() }) })])
+    .union([
+      z.enum(["none", "auto", "required"]),
+      z.looseObject({ type: z.literal("function"), function: z.looseObject({ name: z.string() }) }),
+    ])
     .nullish(),
   response_format: responseFormatSchema.nullish(),
 });
@@ -84,13 +91,17 @@ export type EmbeddingRequest = z.infer<typeof embeddingRequestSchema>;
 
 /** zod issues as one line: "messages: Invalid input: expected array, received undefined". */
 export function describeIssues(error: z.ZodError): string {
-  return error.issues.map((issue) => `${issue.path.length > 0 ? issue.path.join(".") : "body"}: ${issue.message}`).join("; ");
+  return error.issues
+    .map((issue) => `${issue.path.length > 0 ? issue.path.join(".") : "body"}: ${issue.message}`)
+    .join("; ");
 }
 
 type SamplingRequest = Pick<ChatRequest, "n" | "max_tokens" | "temperature" | "top_p" | "stream" | "stream_options">;
 
 /** vLLM's checks on sampling parameters; the message when one fails. */
-export function samplingProblem(request: SamplingRequest & { max_completion_tokens?: number | null | undefined }): string | undefined {
+export function samplingProblem(
+  request: SamplingRequest & { max_completion_tokens?: number | null | undefined },
+): string | undefined {
   if (request.n !== undefined && request.n !== null && request.n < 1) return `n must be at least 1, got ${request.n}.`;
   for (const field of ["max_tokens", "max_completion_tokens"] as const) {
     const value = request[field];
@@ -116,7 +127,11 @@ export function logprobsProblem(requested: number | null | undefined): string | 
 }
 
 /** vLLM's context-window check; the message when prompt + completion do not fit. */
-export function contextProblem(contextLength: number, promptTokens: number, maxTokens: number | undefined): string | undefined {
+export function contextProblem(
+  contextLength: number,
+  promptTokens: number,
+  maxTokens: number | undefined,
+): string | undefined {
   if (promptTokens >= contextLength) {
     return `This model's maximum context length is ${contextLength} tokens. However, your request has ${promptTokens} input tokens. Please reduce the length of the input messages.`;
   }

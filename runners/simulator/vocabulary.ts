@@ -33,7 +33,8 @@ const PUNCTUATION = [",", "."];
 function toPiece(text: string): TokenPiece {
   const ids = encodeText(text);
   const id = ids[0];
-  if (ids.length !== 1 || id === undefined) throw new Error(`vocabulary entry ${JSON.stringify(text)} is not one token`);
+  if (ids.length !== 1 || id === undefined)
+    throw new Error(`vocabulary entry ${JSON.stringify(text)} is not one token`);
   return { text, id, json: JSON.stringify(text) };
 }
 

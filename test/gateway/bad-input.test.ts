@@ -75,7 +75,7 @@ function casesFor(path: Path): BadCase[] {
     { name: "malformed JSON", path, body: '{"model": "x",', status: 400, code: "invalid_json", param: null },
     { name: "JSON with a trailing comma", path, body: '{"model": "x",}', status: 400, code: "invalid_json", param: null },
     { name: "empty body with a JSON content type", path, body: "", status: 400, code: "invalid_json", param: null, message: /empty/ },
-    { name: "no body at all", path, headers: {}, body: undefined, status: 400, code: "invalid_type", param: null },
+    { name: "no body at all", path, headers: auth, body: undefined, status: 400, code: "invalid_type", param: null },
     { name: "a JSON array", path, body: "[]", status: 400, code: "invalid_type", param: null, message: /JSON object/ },
     { name: "a JSON string", path, body: '"hello"', status: 400, code: "invalid_type", param: null },
     { name: "a JSON number", path, body: "42", status: 400, code: "invalid_type", param: null },
@@ -163,7 +163,7 @@ function casesFor(path: Path): BadCase[] {
     {
       name: "a garbled header (latin-1 bytes)",
       path,
-      headers: { "content-type": "application/json", authorization: "Bearer \u00e9\u00ff\u00fe\u0001" },
+      headers: { "content-type": "application/json", authorization: "Bearer \u00e9\u00ff\u00fe\u0080garbled" },
       body: validText(path),
       status: 401,
       code: "invalid_api_key",
@@ -375,7 +375,8 @@ const OTHER_CASES: BadCase[] = [
   { name: "an unknown URL without a key", method: "GET", path: "/v2/models", headers: {}, status: 404, code: "unknown_url" },
   { name: "a path traversal attempt", method: "GET", path: "/v1/../../etc/passwd", headers: {}, status: 404, code: "unknown_url" },
   { name: "GET /v1/models without a key", method: "GET", path: "/v1/models", headers: {}, status: 401 },
-  { name: "GET an unknown model", method: "GET", path: "/v1/models/gpt-17-ultra", headers: {}, status: 401 },
+  { name: "GET /v1/models/{id} without a key", method: "GET", path: "/v1/models/gpt-17-ultra", headers: {}, status: 401 },
+  { name: "GET an unknown model", method: "GET", path: "/v1/models/gpt-17-ultra", headers: auth, status: 404, code: "model_not_found", param: "model" },
   { name: "admin with an API key instead of the admin token", method: "GET", path: "/admin/runners", status: 401 },
 ];
 

@@ -5,7 +5,12 @@
 import type { ChatCompletion, ChatCompletionMessageParam, ChatCompletionTool } from "openai/resources/chat/completions";
 import { afterEach, describe, expect, it } from "vitest";
 import { countChatPromptTokens, countTextTokens } from "../../billing/tokens.ts";
-import { type SimulatorHandle, type SimulatorOptions, type SimulatorStats, startSimulator } from "../../runners/simulator/server.ts";
+import {
+  type SimulatorHandle,
+  type SimulatorOptions,
+  type SimulatorStats,
+  startSimulator,
+} from "../../runners/simulator/server.ts";
 import { WORD_PIECES } from "../../runners/simulator/vocabulary.ts";
 import { postJson, readSse, waitFor } from "../fixtures/simulator/client.ts";
 
@@ -22,8 +27,18 @@ afterEach(async () => {
   await Promise.all(started.splice(0).map((simulator) => simulator.close()));
 });
 
-function chat(simulator: SimulatorHandle, body: Record<string, unknown>, headers?: Record<string, string>, signal?: AbortSignal): Promise<Response> {
-  return postJson(`${simulator.url}/v1/chat/completions`, { model: MODEL, messages: [{ role: "user", content: "hello" }], ...body }, headers, signal);
+function chat(
+  simulator: SimulatorHandle,
+  body: Record<string, unknown>,
+  headers?: Record<string, string>,
+  signal?: AbortSignal,
+): Promise<Response> {
+  return postJson(
+    `${simulator.url}/v1/chat/completions`,
+    { model: MODEL, messages: [{ role: "user", content: "hello" }], ...body },
+    headers,
+    signal,
+  );
 }
 
 /** Streams a response and resolves with the ms from sending to the first content byte. */
@@ -68,7 +83,9 @@ describe("token accounting", () => {
   it("emits text whose cl100k count equals completion_tokens", async () => {
     const simulator = await simulatorWith({ perTokenLatencyMs: 0, timeToFirstTokenMs: 0 });
     for (const seed of [1, 2, 3]) {
-      const completion = (await (await chat(simulator, { max_tokens: 300, ignore_eos: true, seed })).json()) as ChatCompletion;
+      const completion = (await (
+        await chat(simulator, { max_tokens: 300, ignore_eos: true, seed })
+      ).json()) as ChatCompletion;
       const text = completion.choices[0]?.message.content ?? "";
       expect(completion.usage?.completion_tokens).toBe(300);
       expect(countTextTokens(text, "cl100k_base")).toBe(300);
@@ -78,17 +95,39 @@ describe("token accounting", () => {
   it("counts chat prompts exactly as the gateway does", async () => {
     const simulator = await simulatorWith({ perTokenLatencyMs: 0, timeToFirstTokenMs: 0 });
     const tools: ChatCompletionTool[] = [
-      { type: "function", function: { name: "get_weather", description: "Weather", parameters: { type: "object", properties: { city: { type: "string" } } } } },
+      {
+        type: "function",
+        function: {
+          name: "get_weather",
+          description: "Weather",
+          parameters: { type: "object", properties: { city: { type: "string" } } },
+        },
+      },
     ];
     const messages: ChatCompletionMessageParam[] = [
       { role: "system", content: "You are helpful. <|endoftext|> is just text." },
-      { role: "user", name: "ada", content: [{ type: "text", text: "What is the weather " }, { type: "text", text: "in Paris?" }] },
-      { role: "assistant", content: null, tool_calls: [{ id: "call_1", type: "function", function: { name: "get_weather", arguments: '{"city":"Paris"}' } }] },
+      {
+        role: "user",
+        name: "ada",
+        content: [
+          { type: "text", text: "What is the weather " },
+          { type: "text", text: "in Paris?" },
+        ],
+      },
+      {
+        role: "assistant",
+        content: null,
+        tool_calls: [
+          { id: "call_1", type: "function", function: { name: "get_weather", arguments: '{"city":"Paris"}' } },
+        ],
+      },
       { role: "tool", tool_call_id: "call_1", content: "18C" },
     ];
     const completion = (await (await chat(simulator, { messages, tools, max_tokens: 1 })).json()) as ChatCompletion;
     expect(completion.usage?.prompt_tokens).toBe(countChatPromptTokens(messages, "cl100k_base", tools));
-    const plain = (await (await chat(simulator, { messages: messages.slice(0, 2), max_tokens: 1 })).json()) as ChatCompletion;
+    const plain = (await (
+      await chat(simulator, { messages: messages.slice(0, 2), max_tokens: 1 })
+    ).json()) as ChatCompletion;
     expect(plain.usage?.prompt_tokens).toBe(countChatPromptTokens(messages.slice(0, 2), "cl100k_base"));
   });
 });
@@ -120,7 +159,16 @@ describe("prefix KV cache", () => {
     expect(stats.hitRate).toBeCloseTo(stats.hitTokens / (stats.hitTokens + stats.missTokens), 6);
 
     // ~130 ms of prefill when cold, a few ms when the prefix is cached.
-    const coldTime = await timeToFirstByte(() => chat(simulator, { ...conversation("Third?"), messages: [{ role: "system", content: `A fresh start. ${context}` }, { role: "user", content: "x" }], stream: true }));
+    const coldTime = await timeToFirstByte(() =>
+      chat(simulator, {
+        ...conversation("Third?"),
+        messages: [
+          { role: "system", content: `A fresh start. ${context}` },
+          { role: "user", content: "x" },
+        ],
+        stream: true,
+      }),
+    );
     const warmTime = await timeToFirstByte(() => chat(simulator, { ...conversation("Fourth?"), stream: true }));
     expect(coldTime).toBeGreaterThan(100);
     expect(warmTime).toBeLessThan(coldTime / 2);
@@ -138,7 +186,12 @@ describe("prefix KV cache", () => {
 
 describe("timing", () => {
   it("slows every request down as the batch grows", async () => {
-    const simulator = await simulatorWith({ timeToFirstTokenMs: 0, prefillMsPerToken: 0, perTokenLatencyMs: 4, batchingSlowdown: 1 });
+    const simulator = await simulatorWith({
+      timeToFirstTokenMs: 0,
+      prefillMsPerToken: 0,
+      perTokenLatencyMs: 4,
+      batchingSlowdown: 1,
+    });
     const timed = async (): Promise<number> => {
       const startedAt = performance.now();
       await (await chat(simulator, { max_tokens: 20 })).json();
@@ -162,8 +215,16 @@ describe("timing", () => {
 });
 
 describe("cancellation", () => {
-  async function expectCancelledSoon(simulator: SimulatorHandle, abortedAt: number, minimumTokens: number): Promise<SimulatorStats> {
-    const stats = await waitFor(() => simulator.stats(), (current) => current.cancelledRequests === 1, 1_000);
+  async function expectCancelledSoon(
+    simulator: SimulatorHandle,
+    abortedAt: number,
+    minimumTokens: number,
+  ): Promise<SimulatorStats> {
+    const stats = await waitFor(
+      () => simulator.stats(),
+      (current) => current.cancelledRequests === 1,
+      1_000,
+    );
     expect(stats.cancelledRequests).toBe(1);
     const job = stats.cancelled[0];
     expect(job?.cancelledAt).toBeDefined();
@@ -177,7 +238,12 @@ describe("cancellation", () => {
   it("stops a stream within 100 ms of the client going away and records the tokens produced", async () => {
     const simulator = await simulatorWith({ timeToFirstTokenMs: 1, perTokenLatencyMs: 5 });
     const controller = new AbortController();
-    const response = await chat(simulator, { max_tokens: 2000, ignore_eos: true, stream: true }, { "x-request-id": "job-cancel-1" }, controller.signal);
+    const response = await chat(
+      simulator,
+      { max_tokens: 2000, ignore_eos: true, stream: true },
+      { "x-request-id": "job-cancel-1" },
+      controller.signal,
+    );
     const reader = response.body?.getReader();
     const decoder = new TextDecoder();
     let text = "";
@@ -200,8 +266,13 @@ describe("cancellation", () => {
   it("stops a non-streaming request when the client leaves", async () => {
     const simulator = await simulatorWith({ timeToFirstTokenMs: 1, perTokenLatencyMs: 2 });
     const controller = new AbortController();
-    const pending = chat(simulator, { max_tokens: 2000, ignore_eos: true }, {}, controller.signal).catch((error: unknown) => error);
-    await waitFor(() => simulator.stats().activeRequests, (active) => active === 1);
+    const pending = chat(simulator, { max_tokens: 2000, ignore_eos: true }, {}, controller.signal).catch(
+      (error: unknown) => error,
+    );
+    await waitFor(
+      () => simulator.stats().activeRequests,
+      (active) => active === 1,
+    );
     await new Promise((resolve) => setTimeout(resolve, 40));
     const abortedAt = Date.now();
     controller.abort();
@@ -212,7 +283,12 @@ describe("cancellation", () => {
   it("stops an Ollama stream too", async () => {
     const simulator = await simulatorWith({ timeToFirstTokenMs: 1, perTokenLatencyMs: 5 });
     const controller = new AbortController();
-    const response = await postJson(`${simulator.url}/api/chat`, { model: "qwen2.5:7b-instruct", messages: [{ role: "user", content: "hi" }], options: { num_predict: 2000 } }, {}, controller.signal);
+    const response = await postJson(
+      `${simulator.url}/api/chat`,
+      { model: "qwen2.5:7b-instruct", messages: [{ role: "user", content: "hi" }], options: { num_predict: 2000 } },
+      {},
+      controller.signal,
+    );
     const reader = response.body?.getReader();
     await reader?.read();
     const abortedAt = Date.now();
@@ -224,8 +300,13 @@ describe("cancellation", () => {
   it("cancels during the prefill, before any token", async () => {
     const simulator = await simulatorWith({ timeToFirstTokenMs: 2_000 });
     const controller = new AbortController();
-    const pending = chat(simulator, { max_tokens: 5, stream: true }, {}, controller.signal).catch((error: unknown) => error);
-    await waitFor(() => simulator.stats().activeRequests, (active) => active === 1);
+    const pending = chat(simulator, { max_tokens: 5, stream: true }, {}, controller.signal).catch(
+      (error: unknown) => error,
+    );
+    await waitFor(
+      () => simulator.stats().activeRequests,
+      (active) => active === 1,
+    );
     const abortedAt = Date.now();
     controller.abort();
     await pending;
@@ -240,8 +321,14 @@ describe("faults", () => {
     simulator.setFault({ kind: "unavailable" });
     const vllm = await chat(simulator, { max_tokens: 1 });
     expect(vllm.status).toBe(503);
-    expect(((await vllm.json()) as { error: { type: string; code: number } }).error).toMatchObject({ type: "ServiceUnavailableError", code: 503 });
-    const ollama = await postJson(`${simulator.url}/api/chat`, { model: "qwen2.5:7b-instruct", messages: [{ role: "user", content: "hi" }] });
+    expect(((await vllm.json()) as { error: { type: string; code: number } }).error).toMatchObject({
+      type: "ServiceUnavailableError",
+      code: 503,
+    });
+    const ollama = await postJson(`${simulator.url}/api/chat`, {
+      model: "qwen2.5:7b-instruct",
+      messages: [{ role: "user", content: "hi" }],
+    });
     expect(ollama.status).toBe(503);
     expect(await ollama.json()).toEqual({ error: expect.any(String) });
     expect((await postJson(`${simulator.url}/v1/completions`, { model: MODEL, prompt: "x" })).status).toBe(503);
@@ -252,14 +339,21 @@ describe("faults", () => {
 
   it("fail-after-tokens: streams N tokens then drops the connection", async () => {
     const simulator = await simulatorWith({ perTokenLatencyMs: 1 });
-    const response = await chat(simulator, { max_tokens: 50, stream: true }, { "x-simulator-fault": JSON.stringify({ kind: "fail-after-tokens", tokens: 3 }) });
+    const response = await chat(
+      simulator,
+      { max_tokens: 50, stream: true },
+      { "x-simulator-fault": JSON.stringify({ kind: "fail-after-tokens", tokens: 3 }) },
+    );
     expect(response.status).toBe(200);
     const { broke, text } = await countEventsUntilEnd(response);
     expect(broke).toBe(true);
     expect(text).not.toContain("[DONE]");
     expect((text.match(/"content":"[^"]/g) ?? []).length).toBe(3);
     // The server itself is fine, and a failure is not a cancellation.
-    await waitFor(() => simulator.stats().activeRequests, (active) => active === 0);
+    await waitFor(
+      () => simulator.stats().activeRequests,
+      (active) => active === 0,
+    );
     expect(simulator.stats().cancelledRequests).toBe(0);
     expect((await chat(simulator, { max_tokens: 1 })).status).toBe(200);
   });
@@ -268,7 +362,11 @@ describe("faults", () => {
     const simulator = await simulatorWith({ perTokenLatencyMs: 1 });
     simulator.setFault({ kind: "fail-after-tokens", tokens: 2 });
     await expect(chat(simulator, { max_tokens: 50 }).then((response) => response.text())).rejects.toThrow();
-    const ollama = await postJson(`${simulator.url}/api/generate`, { model: "qwen2.5:7b-instruct", prompt: "hi", options: { num_predict: 50 } });
+    const ollama = await postJson(`${simulator.url}/api/generate`, {
+      model: "qwen2.5:7b-instruct",
+      prompt: "hi",
+      options: { num_predict: 50 },
+    });
     const { broke, text } = await countEventsUntilEnd(ollama);
     expect(broke).toBe(true);
     expect(text.trim().split("\n")).toHaveLength(2);
@@ -277,7 +375,11 @@ describe("faults", () => {
   it("slow-first-token: delays the first token by the given time", async () => {
     const simulator = await simulatorWith({ timeToFirstTokenMs: 1, prefillMsPerToken: 0, perTokenLatencyMs: 0 });
     const slow = await timeToFirstByte(async () => {
-      const response = await chat(simulator, { max_tokens: 2, stream: true }, { "x-simulator-fault": JSON.stringify({ kind: "slow-first-token", delayMs: 150 }) });
+      const response = await chat(
+        simulator,
+        { max_tokens: 2, stream: true },
+        { "x-simulator-fault": JSON.stringify({ kind: "slow-first-token", delayMs: 150 }) },
+      );
       return response;
     });
     expect(slow).toBeGreaterThanOrEqual(145);
@@ -289,7 +391,11 @@ describe("faults", () => {
     const simulator = await simulatorWith({ perTokenLatencyMs: 0 });
     const bad = await chat(simulator, { max_tokens: 1 }, { "x-simulator-fault": "{nope" });
     expect(bad.status).toBe(400);
-    const unknownKind = await chat(simulator, { max_tokens: 1 }, { "x-simulator-fault": JSON.stringify({ kind: "meteor" }) });
+    const unknownKind = await chat(
+      simulator,
+      { max_tokens: 1 },
+      { "x-simulator-fault": JSON.stringify({ kind: "meteor" }) },
+    );
     expect(unknownKind.status).toBe(400);
     expect((await postJson(`${simulator.url}/sim/fault`, { kind: "unavailable" })).status).toBe(200);
     expect((await chat(simulator, { max_tokens: 1 })).status).toBe(503);
@@ -305,7 +411,13 @@ describe("stats and lifecycle", () => {
     const overHttp = (await (await fetch(`${simulator.url}/sim/stats`)).json()) as SimulatorStats;
     expect(overHttp).toEqual(simulator.stats());
     expect(overHttp).toMatchObject({ activeRequests: 0, completedRequests: 1, cancelledRequests: 0, cancelled: [] });
-    expect(Object.keys(overHttp.kvCache).sort()).toEqual(["hitBlocks", "hitRate", "hitTokens", "missBlocks", "missTokens"]);
+    expect(Object.keys(overHttp.kvCache).sort()).toEqual([
+      "hitBlocks",
+      "hitRate",
+      "hitTokens",
+      "missBlocks",
+      "missTokens",
+    ]);
   });
 
   it("binds 127.0.0.1 and closes with requests in flight", async () => {
@@ -323,9 +435,13 @@ describe("stats and lifecycle", () => {
 
   it("serves SSE by stream chunks that parse one token each", async () => {
     const simulator = await simulatorWith({ perTokenLatencyMs: 0 });
-    const { events, sawDone } = await readSse<{ choices: { delta: { content?: string } }[] }>(await chat(simulator, { max_tokens: 8, stream: true }));
+    const { events, sawDone } = await readSse<{ choices: { delta: { content?: string } }[] }>(
+      await chat(simulator, { max_tokens: 8, stream: true }),
+    );
     expect(sawDone).toBe(true);
-    const contents = events.map((event) => event.choices[0]?.delta.content).filter((content): content is string => content !== undefined && content !== "");
+    const contents = events
+      .map((event) => event.choices[0]?.delta.content)
+      .filter((content): content is string => content !== undefined && content !== "");
     expect(contents).toHaveLength(8);
     for (const content of contents) expect(countTextTokens(content, "cl100k_base")).toBe(1);
   });

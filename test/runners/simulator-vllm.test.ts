@@ -19,7 +19,10 @@ const MESSAGES = [
  * gateway meets them in its tests; they are removed here before checking everything else.
  */
 function withoutVllmNulls<Value extends object>(value: Value): Value {
-  const copy = JSON.parse(JSON.stringify(value)) as { system_fingerprint?: unknown; choices?: { message?: Record<string, unknown> }[] };
+  const copy = JSON.parse(JSON.stringify(value)) as {
+    system_fingerprint?: unknown;
+    choices?: { message?: Record<string, unknown> }[];
+  };
   delete copy.system_fingerprint;
   for (const choice of copy.choices ?? []) {
     for (const key of ["annotations", "function_call"]) if (choice.message?.[key] === null) delete choice.message[key];
@@ -49,7 +52,8 @@ function chat(body: Record<string, unknown>, headers?: Record<string, string>): 
 function streamedTexts(chunks: ChatCompletionChunk[]): Map<number, string> {
   const texts = new Map<number, string>();
   for (const chunk of chunks) {
-    for (const choice of chunk.choices) texts.set(choice.index, (texts.get(choice.index) ?? "") + (choice.delta.content ?? ""));
+    for (const choice of chunk.choices)
+      texts.set(choice.index, (texts.get(choice.index) ?? "") + (choice.delta.content ?? ""));
   }
   return texts;
 }
@@ -139,7 +143,9 @@ describe("POST /v1/chat/completions", () => {
   });
 
   it("with include_usage puts usage:null on every chunk and ends with a usage-only chunk", async () => {
-    const { events } = await readSse<ChatCompletionChunk>(await chat({ max_tokens: 3, stream: true, stream_options: { include_usage: true } }));
+    const { events } = await readSse<ChatCompletionChunk>(
+      await chat({ max_tokens: 3, stream: true, stream_options: { include_usage: true } }),
+    );
     const last = events.at(-1);
     expect(last?.choices).toEqual([]);
     expect(last?.usage?.completion_tokens).toBe(3);
@@ -149,7 +155,11 @@ describe("POST /v1/chat/completions", () => {
 
   it("with continuous_usage_stats carries the running usage on every chunk", async () => {
     const { events } = await readSse<ChatCompletionChunk>(
-      await chat({ max_tokens: 3, stream: true, stream_options: { include_usage: true, continuous_usage_stats: true } }),
+      await chat({
+        max_tokens: 3,
+        stream: true,
+        stream_options: { include_usage: true, continuous_usage_stats: true },
+      }),
     );
     const counts = events.map((chunk) => chunk.usage?.completion_tokens);
     // role chunk, three tokens, finish chunk, final usage chunk
@@ -164,7 +174,9 @@ describe("POST /v1/chat/completions", () => {
     const texts = streamedTexts(events);
     expect(texts.size).toBe(2);
     expect(texts.get(0)).not.toBe(texts.get(1));
-    const finishes = events.filter((chunk) => chunk.choices[0]?.finish_reason !== null).map((chunk) => chunk.choices[0]?.index);
+    const finishes = events
+      .filter((chunk) => chunk.choices[0]?.finish_reason !== null)
+      .map((chunk) => chunk.choices[0]?.index);
     expect(finishes.sort()).toEqual([0, 1]);
     const whole = (await (await chat({ max_tokens: 6, n: 2, seed: 7 })).json()) as ChatCompletion;
     expect(whole.choices.map((choice) => choice.message.content)).toEqual([texts.get(0), texts.get(1)]);
@@ -182,17 +194,22 @@ describe("POST /v1/chat/completions", () => {
   });
 
   it("ends at a stop string with finish stop, never showing the stop text", async () => {
-    const full = ((await (await chat({ max_tokens: 40, seed: 99 })).json()) as ChatCompletion).choices[0]?.message.content ?? "";
+    const full =
+      ((await (await chat({ max_tokens: 40, seed: 99 })).json()) as ChatCompletion).choices[0]?.message.content ?? "";
     const words = full.split(" ").filter((word) => /^[a-z]+$/.test(word));
     const stopWord = ` ${words[4]}`;
     const expected = full.slice(0, full.indexOf(stopWord));
-    const stopped = (await (await chat({ max_tokens: 40, seed: 99, stop: [stopWord, "never-appears"] })).json()) as ChatCompletion & {
+    const stopped = (await (
+      await chat({ max_tokens: 40, seed: 99, stop: [stopWord, "never-appears"] })
+    ).json()) as ChatCompletion & {
       choices: { stop_reason: string | null }[];
     };
     expect(stopped.choices[0]?.message.content).toBe(expected);
     expect(stopped.choices[0]?.finish_reason).toBe("stop");
     expect(stopped.choices[0]?.stop_reason).toBe(stopWord);
-    const { events } = await readSse<ChatCompletionChunk>(await chat({ max_tokens: 40, seed: 99, stop: stopWord, stream: true }));
+    const { events } = await readSse<ChatCompletionChunk>(
+      await chat({ max_tokens: 40, seed: 99, stop: stopWord, stream: true }),
+    );
     expect(streamedTexts(events).get(0)).toBe(expected);
     expect(events.at(-1)?.choices[0]?.finish_reason).toBe("stop");
   });
@@ -211,7 +228,9 @@ describe("POST /v1/chat/completions", () => {
   });
 
   it("returns plausible logprobs in OpenAI's shape", async () => {
-    const completion = (await (await chat({ max_tokens: 3, logprobs: true, top_logprobs: 2 })).json()) as ChatCompletion;
+    const completion = (await (
+      await chat({ max_tokens: 3, logprobs: true, top_logprobs: 2 })
+    ).json()) as ChatCompletion;
     const entries = completion.choices[0]?.logprobs?.content ?? [];
     expect(entries).toHaveLength(3);
     expect(entries.map((entry) => entry.token).join("")).toBe(completion.choices[0]?.message.content);
@@ -231,14 +250,22 @@ describe("POST /v1/chat/completions", () => {
     function: {
       name: "get_weather",
       description: "Weather for a city",
-      parameters: { type: "object", properties: { city: { type: "string" }, days: { type: "integer" } }, required: ["city", "days"] },
+      parameters: {
+        type: "object",
+        properties: { city: { type: "string" }, days: { type: "integer" } },
+        required: ["city", "days"],
+      },
     },
   };
   const timeTool = { type: "function", function: { name: "get_time", parameters: { type: "object", properties: {} } } };
 
   it("calls the named tool with JSON arguments, finish_reason tool_calls", async () => {
     const completion = (await (
-      await chat({ tools: [timeTool, weatherTool], tool_choice: { type: "function", function: { name: "get_weather" } }, seed: 3 })
+      await chat({
+        tools: [timeTool, weatherTool],
+        tool_choice: { type: "function", function: { name: "get_weather" } },
+        seed: 3,
+      })
     ).json()) as ChatCompletion;
     const [choice] = completion.choices;
     expect(choice?.finish_reason).toBe("tool_calls");
@@ -275,12 +302,18 @@ describe("POST /v1/chat/completions", () => {
     const followUp = (await (
       await chat({
         tools: [weatherTool],
-        messages: [...MESSAGES, { role: "assistant", content: null, tool_calls: [call] }, { role: "tool", tool_call_id: call?.id, content: "sunny" }],
+        messages: [
+          ...MESSAGES,
+          { role: "assistant", content: null, tool_calls: [call] },
+          { role: "tool", tool_call_id: call?.id, content: "sunny" },
+        ],
       })
     ).json()) as ChatCompletion;
     expect(followUp.choices[0]?.finish_reason).toBe("stop");
     expect(followUp.choices[0]?.message.tool_calls).toEqual([]);
-    const none = (await (await chat({ tools: [weatherTool], tool_choice: "none", max_tokens: 3 })).json()) as ChatCompletion;
+    const none = (await (
+      await chat({ tools: [weatherTool], tool_choice: "none", max_tokens: 3 })
+    ).json()) as ChatCompletion;
     expect(none.choices[0]?.message.content).not.toBe("");
   });
 
@@ -288,9 +321,23 @@ describe("POST /v1/chat/completions", () => {
     const objectMode = (await (await chat({ response_format: { type: "json_object" } })).json()) as ChatCompletion;
     expect(JSON.parse(objectMode.choices[0]?.message.content ?? "")).toEqual(expect.any(Object));
     expect(objectMode.choices[0]?.finish_reason).toBe("stop");
-    const schema = { type: "object", properties: { name: { type: "string" }, age: { type: "integer" }, tags: { type: "array", items: { type: "string" } } }, required: ["name", "age", "tags"] };
-    const schemaMode = (await (await chat({ response_format: { type: "json_schema", json_schema: { name: "person", schema } } })).json()) as ChatCompletion;
-    const person = JSON.parse(schemaMode.choices[0]?.message.content ?? "") as { name: unknown; age: unknown; tags: unknown };
+    const schema = {
+      type: "object",
+      properties: {
+        name: { type: "string" },
+        age: { type: "integer" },
+        tags: { type: "array", items: { type: "string" } },
+      },
+      required: ["name", "age", "tags"],
+    };
+    const schemaMode = (await (
+      await chat({ response_format: { type: "json_schema", json_schema: { name: "person", schema } } })
+    ).json()) as ChatCompletion;
+    const person = JSON.parse(schemaMode.choices[0]?.message.content ?? "") as {
+      name: unknown;
+      age: unknown;
+      tags: unknown;
+    };
     expect(typeof person.name).toBe("string");
     expect(Number.isInteger(person.age)).toBe(true);
     expect(Array.isArray(person.tags)).toBe(true);
@@ -299,7 +346,12 @@ describe("POST /v1/chat/completions", () => {
 
 describe("POST /v1/completions", () => {
   it("completes a string prompt, whole and streamed", async () => {
-    const response = await postJson(`${simulator.url}/v1/completions`, { model: MODEL, prompt: "Once upon a time", max_tokens: 4, seed: 2 });
+    const response = await postJson(`${simulator.url}/v1/completions`, {
+      model: MODEL,
+      prompt: "Once upon a time",
+      max_tokens: 4,
+      seed: 2,
+    });
     const completion = (await response.json()) as Completion;
     expect(completion.id).toMatch(/^cmpl-/);
     expect(completion.object).toBe("text_completion");
@@ -308,7 +360,14 @@ describe("POST /v1/completions", () => {
     expect(completion.usage?.completion_tokens).toBe(4);
     expect(openAiSchemaErrors("CreateCompletionResponse", withoutVllmNulls(completion))).toEqual([]);
     const streamed = await readSse<Completion>(
-      await postJson(`${simulator.url}/v1/completions`, { model: MODEL, prompt: "Once upon a time", max_tokens: 4, seed: 2, stream: true, stream_options: { include_usage: true } }),
+      await postJson(`${simulator.url}/v1/completions`, {
+        model: MODEL,
+        prompt: "Once upon a time",
+        max_tokens: 4,
+        seed: 2,
+        stream: true,
+        stream_options: { include_usage: true },
+      }),
     );
     expect(streamed.sawDone).toBe(true);
     expect(streamed.events.map((chunk) => chunk.choices[0]?.text ?? "").join("")).toBe(completion.choices[0]?.text);
@@ -316,23 +375,35 @@ describe("POST /v1/completions", () => {
   });
 
   it("answers a list of prompts with a choice per prompt and summed usage", async () => {
-    const completion = (await (await postJson(`${simulator.url}/v1/completions`, { model: MODEL, prompt: ["first prompt", "second one here"], max_tokens: 2, n: 2 })).json()) as Completion;
+    const completion = (await (
+      await postJson(`${simulator.url}/v1/completions`, {
+        model: MODEL,
+        prompt: ["first prompt", "second one here"],
+        max_tokens: 2,
+        n: 2,
+      })
+    ).json()) as Completion;
     expect(completion.choices.map((choice) => choice.index)).toEqual([0, 1, 2, 3]);
     expect(completion.usage?.prompt_tokens).toBe(2 + 3);
     expect(completion.usage?.completion_tokens).toBe(8);
   });
 
   it("defaults max_tokens to 16 like vLLM", async () => {
-    const completion = (await (await postJson(`${simulator.url}/v1/completions`, { model: MODEL, prompt: "hi" })).json()) as Completion;
+    const completion = (await (
+      await postJson(`${simulator.url}/v1/completions`, { model: MODEL, prompt: "hi" })
+    ).json()) as Completion;
     expect(completion.usage?.completion_tokens).toBe(16);
   });
 });
 
 describe("POST /v1/embeddings", () => {
-  const embed = (body: Record<string, unknown>): Promise<Response> => postJson(`${simulator.url}/v1/embeddings`, { model: "nomic-embed-text", ...body });
+  const embed = (body: Record<string, unknown>): Promise<Response> =>
+    postJson(`${simulator.url}/v1/embeddings`, { model: "nomic-embed-text", ...body });
 
   it("embeds strings into unit vectors of the configured size", async () => {
-    const result = (await (await embed({ input: ["the cat sat", "the cat sat on the mat", "stock market news"] })).json()) as CreateEmbeddingResponse;
+    const result = (await (
+      await embed({ input: ["the cat sat", "the cat sat on the mat", "stock market news"] })
+    ).json()) as CreateEmbeddingResponse;
     expect(result.object).toBe("list");
     expect(result.data).toHaveLength(3);
     const vectors = result.data.map((entry) => entry.embedding);
@@ -340,7 +411,8 @@ describe("POST /v1/embeddings", () => {
       expect(vector).toHaveLength(768);
       expect(Math.hypot(...vector)).toBeCloseTo(1, 4);
     }
-    const cosine = (left: number[], right: number[]): number => left.reduce((sum, value, index) => sum + value * (right[index] ?? 0), 0);
+    const cosine = (left: number[], right: number[]): number =>
+      left.reduce((sum, value, index) => sum + value * (right[index] ?? 0), 0);
     expect(cosine(vectors[0] ?? [], vectors[1] ?? [])).toBeGreaterThan(cosine(vectors[0] ?? [], vectors[2] ?? []));
     expect(result.usage.prompt_tokens).toBe(3 + 6 + 3);
     expect(openAiSchemaErrors("CreateEmbeddingResponse", result)).toEqual([]);
@@ -350,7 +422,9 @@ describe("POST /v1/embeddings", () => {
     const floats = (await (await embed({ input: [9906, 1917], dimensions: 8 })).json()) as CreateEmbeddingResponse;
     expect(floats.data[0]?.embedding).toHaveLength(8);
     expect(floats.usage.prompt_tokens).toBe(2);
-    const encoded = (await (await embed({ input: [9906, 1917], dimensions: 8, encoding_format: "base64" })).json()) as { data: { embedding: string }[] };
+    const encoded = (await (await embed({ input: [9906, 1917], dimensions: 8, encoding_format: "base64" })).json()) as {
+      data: { embedding: string }[];
+    };
     const bytes = Buffer.from(encoded.data[0]?.embedding ?? "", "base64");
     const decoded = Array.from(new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4));
     expect(decoded).toEqual(floats.data[0]?.embedding);
@@ -372,8 +446,18 @@ describe("vLLM errors", () => {
   }
 
   it("answers bad JSON, a missing field, wrong types and bad ranges with 400 BadRequestError", async () => {
-    await expectError(await postJson(`${simulator.url}/v1/chat/completions`, "{not json"), 400, "BadRequestError", /JSON/);
-    await expectError(await postJson(`${simulator.url}/v1/chat/completions`, { model: MODEL }), 400, "BadRequestError", /messages/);
+    await expectError(
+      await postJson(`${simulator.url}/v1/chat/completions`, "{not json"),
+      400,
+      "BadRequestError",
+      /JSON/,
+    );
+    await expectError(
+      await postJson(`${simulator.url}/v1/chat/completions`, { model: MODEL }),
+      400,
+      "BadRequestError",
+      /messages/,
+    );
     await expectError(await chat({ messages: "hello" }), 400, "BadRequestError", /messages/);
     await expectError(await chat({ max_tokens: "ten" }), 400, "BadRequestError", /max_tokens/);
     await expectError(await chat({ max_tokens: 0 }), 400, "BadRequestError", /max_tokens must be at least 1/);
@@ -386,19 +470,35 @@ describe("vLLM errors", () => {
   it("refuses a request beyond the context window", async () => {
     await expectError(await chat({ max_tokens: 40_000 }), 400, "BadRequestError", /maximum context length is 32768/);
     const longPrompt = "hello ".repeat(33_000);
-    await expectError(await chat({ messages: [{ role: "user", content: longPrompt }] }), 400, "BadRequestError", /maximum context length/);
+    await expectError(
+      await chat({ messages: [{ role: "user", content: longPrompt }] }),
+      400,
+      "BadRequestError",
+      /maximum context length/,
+    );
   });
 
   it("answers an unknown model with 404 NotFoundError", async () => {
     await expectError(await chat({ model: "no-such-model" }), 404, "NotFoundError", /no-such-model/);
-    await expectError(await postJson(`${simulator.url}/v1/completions`, { model: "qwen2.5:7b", prompt: "x" }), 404, "NotFoundError");
+    await expectError(
+      await postJson(`${simulator.url}/v1/completions`, { model: "qwen2.5:7b", prompt: "x" }),
+      404,
+      "NotFoundError",
+    );
   });
 
   it("refuses a non-JSON content type and a body over 4 MiB", async () => {
-    const form = await fetch(`${simulator.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "text/plain" }, body: "hello" });
+    const form = await fetch(`${simulator.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "text/plain" },
+      body: "hello",
+    });
     expect(form.status).toBe(415);
     expect(((await form.json()) as VllmError).error.code).toBe(415);
-    const huge = JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "x".repeat(4 * 1024 * 1024 + 10) }] });
+    const huge = JSON.stringify({
+      model: MODEL,
+      messages: [{ role: "user", content: "x".repeat(4 * 1024 * 1024 + 10) }],
+    });
     await expectError(await postJson(`${simulator.url}/v1/chat/completions`, huge), 413, "BadRequestError", /exceeds/);
     // The server is still fine afterwards.
     expect((await chat({ max_tokens: 1 })).status).toBe(200);

@@ -120,9 +120,10 @@ export function handleDelete(context: SimulatorContext, response: ServerResponse
   const request = requestedName(body, response);
   if (request === undefined) return;
   const model = context.ollamaModels.findPresent(request.name);
-  if (model === undefined || !context.ollamaModels.remove(model))
+  if (model === undefined || !context.ollamaModels.remove(model)) {
     sendOllamaError(response, 404, `model '${request.name}' not found`);
-  return;
+    return;
+  }
   sendBody(response, 200, "application/json", "");
 }
 
@@ -225,12 +226,16 @@ export async function handleEmbed(
     return;
   }
   const model = context.ollamaModels.findPresent(request.model);
-  if (model === undefined) sendOllamaError(response, 404, `model "${request.model}" not found, try pulling it first`);
-  return;
+  if (model === undefined) {
+    sendOllamaError(response, 404, `model "${request.model}" not found, try pulling it first`);
+    return;
+  }
   const fullDimensions = context.options.embeddingDimensions;
   const dimensions = request.dimensions ?? fullDimensions;
-  if (dimensions > fullDimensions) sendOllamaError(response, 400, `dimensions must be at most ${fullDimensions}`);
-  return;
+  if (dimensions > fullDimensions) {
+    sendOllamaError(response, 400, `dimensions must be at most ${fullDimensions}`);
+    return;
+  }
   const inputs: ArrayLike<number>[] = [];
   let promptTokens = 0;
   for (const text of request.texts) {

@@ -204,14 +204,14 @@ describe("RunnerAgent refusals", () => {
   it("emits refused, rejects start() and redials only at the maximum backoff", async () => {
     harness = await startHarness({
       gateway: { refuseHellos: true },
-      agent: { reconnect: { initialDelayMs: 5, maxDelayMs: 600 } },
+      agent: { reconnect: { initialDelayMs: 5, maxDelayMs: 1_000 } },
     });
     const refusals: string[] = [];
     harness.agent.on("refused", (code) => refusals.push(code));
     await expect(harness.agent.start()).rejects.toThrow(/refused/);
     expect(refusals).toEqual(["AUTHENTICATION_FAILED"]);
     await sleep(250);
-    // At least half the maximum backoff (300 ms) passes before the next dial.
+    // At least half the maximum backoff (500 ms) passes before the next dial.
     expect(harness.gateway.upgradeAttempts).toHaveLength(1);
 
     // Once an operator fixes things on the gateway, the agent gets in by itself.
@@ -223,7 +223,7 @@ describe("RunnerAgent refusals", () => {
 
   it("treats an HTTP 401 at the upgrade as a refusal", async () => {
     harness = await startHarness({
-      agent: { nodeToken: "hn_wrong", reconnect: { initialDelayMs: 5, maxDelayMs: 600 } },
+      agent: { nodeToken: "hn_wrong", reconnect: { initialDelayMs: 5, maxDelayMs: 1_000 } },
     });
     const refusals: [string, string][] = [];
     const disconnected: number[] = [];

@@ -40,6 +40,15 @@ export function sendGatewayError(reply: FastifyReply, error: GatewayError): Fast
   return reply.status(error.status).type("application/json; charset=utf-8").send(error.toBody());
 }
 
+/**
+ * A plain HTTP request to a WebSocket-only route: 426 Upgrade Required in OpenAI's envelope
+ * (the websocket plugin's default is an empty 404, which reads like a typo in the URL).
+ */
+export function sendUpgradeRequired(reply: FastifyReply, path: string): FastifyReply {
+  const error = invalidRequest(`${path} speaks WebSocket only: open it with an Upgrade: websocket request.`, null, "upgrade_required");
+  return reply.status(426).header("upgrade", "websocket").type("application/json; charset=utf-8").send(error.toBody());
+}
+
 const errorsPlugin: FastifyPluginAsync<{ bodyLimitBytes: number }> = async (app: FastifyInstance, options) => {
   app.setErrorHandler((error, request, reply) => {
     const gatewayError = toGatewayError(error, options.bodyLimitBytes);

@@ -21,7 +21,7 @@ import { GatewayError, invalidRequest } from "../errors.ts";
 import type { Job } from "../jobs/job.ts";
 import type { JobService } from "../jobs/job-service.ts";
 import { prepareGeneration } from "../jobs/start-generation.ts";
-import { toGatewayError } from "../plugins/errors.ts";
+import { sendUpgradeRequired, toGatewayError } from "../plugins/errors.ts";
 import { assertValidBody, type GenerationPath, requestSchemaByPath } from "../schemas/validation.ts";
 import { openAiUsage, usageChunk } from "../streaming/usage-chunk.ts";
 
@@ -135,16 +135,21 @@ function byteLength(data: RawData): number {
 }
 
 const webSocketApi: FastifyPluginAsync<WebSocketApiOptions> = async (app: FastifyInstance, options) => {
-  app.get("/v1/ws", { websocket: true }, (socket, request) => {
-    const apiKey = request.apiKey;
-    if (!apiKey) {
-      socket.close(1008, "unauthenticated");
-      return;
-    }
-    const session = new ClientSession(socket, apiKey, options);
-    socket.on("message", (data: RawData, isBinary: boolean) => session.handleFrame(data, isBinary));
-    socket.on("close", () => session.close());
-    socket.on("error", (error: Error) => request.log.info({ err: error }, "client websocket error"));
+  app.route({
+    method: "GET",
+    url: "/v1/ws",
+    handler: (_request, reply) => sendUpgradeRequired(reply, "/v1/ws"),
+    wsHandler: (socket, request) => {
+      const apiKey = request.apiKey;
+      if (!apiKey) {
+        socket.close(1008, "unauthenticated");
+        return;
+      }
+      const session = new ClientSession(socket, apiKey, options);
+      socket.on("message", (data: RawData, isBinary: boolean) => session.handleFrame(data, isBinary));
+      socket.on("close", () => session.close());
+      socket.on("error", (error: Error) => request.log.info({ err: error }, "client websocket error"));
+    },
   });
 };
 

@@ -21,6 +21,7 @@ import {
   type WelcomeMessage,
 } from "../../runners/protocol.ts";
 import { GatewayError } from "../errors.ts";
+import { sendUpgradeRequired } from "../plugins/errors.ts";
 import type { NodeTokenRecord, NodeTokenStore } from "./node-tokens.ts";
 import type { RunnerRegistry } from "./registry.ts";
 import { RunnerConnection } from "./runner-connection.ts";
@@ -94,23 +95,27 @@ const tunnelServer: FastifyPluginAsync<TunnelServerOptions> = async (app: Fastif
   sweepTimer.unref();
   app.addHook("onClose", async () => clearInterval(sweepTimer));
 
-  app.get(
-    TUNNEL_PATH,
-    {
-      websocket: true,
-      config: { auth: "open" },
-      preValidation: async (request) => {
-        const token = bearerToken(request.headers.authorization);
-        const record = token ? nodeTokens.verify(token) : undefined;
-        if (!record) throw new GatewayError("GW_ERR_AUTHENTICATION", "Invalid node token.");
-        request.nodeToken = record;
-      },
+  app.route({
+    method: "GET",
+    url: TUNNEL_PATH,
+    config: { auth: "open" },
+    preValidation: async (request) => {
+      const token = bearerToken(request.headers.authorization);
+      const record = token ? nodeTokens.verify(token) : undefined;
+      if (!record) throw new GatewayError("GW_ERR_AUTHENTICATION", "Invalid node token.");
+      request.nodeToken = record;
     },
-    (socket, request) => {
+    handler: (_request, reply) => sendUpgradeRequired(reply, TUNNEL_PATH),
+    wsHandler: (socket, request) => {
       const tokenRecord = request.nodeToken;
       const logger = request.log;
       const send = (message: ChallengeMessage | WelcomeMessage | RefusedMessage) => socket.send(JSON.stringify(message));
+      // Frames already on the wire behind a refused one still arrive while the socket closes;
+      // none of them may get a second try at the handshake.
+      let refused = false;
       const refuse = (code: string, message: string) => {
+        if (refused) return;
+        refused = true;
         logger.warn({ code, tokenId: tokenRecord?.id }, `runner refused: ${message}`);
         send({ type: "refused", code, message });
         socket.close(TunnelCloseCode.AuthenticationFailed, code);
@@ -139,6 +144,12 @@ const tunnelServer: FastifyPluginAsync<TunnelServerOptions> = async (app: Fastif
         }
         if (tokenRecord?.wallet && tokenRecord.wallet !== hello.wallet) {
           return refuse("wallet_mismatch", "this node token is bound to another wallet");
+        }
+        // A runner id belongs to the wallet that registered it: another wallet may not replace
+        // (and so disconnect) that runner. The same wallet reconnecting replaces its old tunnel.
+        const existing = registry.get(hello.runnerId);
+        if (existing && existing.wallet !== hello.wallet) {
+          return refuse("runner_id_taken", `runner id ${hello.runnerId} belongs to another wallet`);
         }
         connection = new RunnerConnection(hello.runnerId, socket, logger);
         registry.register(hello, connection);
@@ -170,15 +181,20 @@ const tunnelServer: FastifyPluginAsync<TunnelServerOptions> = async (app: Fastif
       };
 
       socket.on("message", (data: RawData, isBinary: boolean) => {
+        if (refused) return;
         let frame: unknown;
         try {
           if (isBinary) throw new Error("binary frame");
           frame = JSON.parse(data.toString());
         } catch {
-          logger.warn({ runnerId: connection?.runnerId }, "unparseable runner frame ignored");
+          frame = undefined;
+        }
+        if (typeof frame !== "object" || frame === null) {
+          // Before the handshake anything but a hello is a refusal, not a wait for the timeout.
+          if (!connection) return refuse("expected_hello", "the first frame must be a JSON hello");
+          logger.warn({ runnerId: connection.runnerId }, "unparseable runner frame ignored");
           return;
         }
-        if (typeof frame !== "object" || frame === null) return;
         if (!connection) {
           if ((frame as { type?: unknown }).type === "hello") onHello(frame);
           else refuse("expected_hello", "the first frame must be hello");
@@ -197,7 +213,7 @@ const tunnelServer: FastifyPluginAsync<TunnelServerOptions> = async (app: Fastif
       });
       socket.on("error", (error: Error) => logger.warn({ err: error, runnerId: connection?.runnerId }, "runner tunnel error"));
     },
-  );
+  });
 };
 
 export type TunnelSocket = WebSocket;

@@ -115,10 +115,6 @@ export class GenerationRun {
     this.scheduleStep();
   }
 
-  get finished(): boolean {
-    return this.state === "completed";
-  }
-
   private scheduleStep(): void {
     const delay = this.nextStepAt - performance.now();
     // setImmediate still yields to I/O, so a zero latency never starves other requests.

@@ -47,7 +47,7 @@ function formatOutput(format: OllamaChatRequest["format"]): OutputMode {
   return { kind: "text" };
 }
 
-/** Resolves the model and answers a request with nothing to generate (Ollama's load/unload). Undefined when it already answered. */
+/** The present chat model of that name; otherwise answers Ollama's error itself and returns undefined. */
 function resolveModel(
   context: SimulatorContext,
   response: ServerResponse,

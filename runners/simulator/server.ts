@@ -52,8 +52,11 @@ export interface SimulatorCancelledJob {
 }
 
 export interface SimulatorStats {
+  /** Generation requests admitted and not yet finished (prefill included). */
   activeRequests: number;
+  /** Generation and embedding requests answered in full. */
   completedRequests: number;
+  /** Requests whose client went away mid-generation. Injected failures count in none of these. */
   cancelledRequests: number;
   /** The most recent 1000. */
   cancelled: SimulatorCancelledJob[];

@@ -6,6 +6,7 @@ import { z } from "zod";
 import { MAXIMUM_TOP_LOGPROBS } from "./logprobs.ts";
 
 const optionalInteger = z.number().int().nullish();
+const MAXIMUM_CHOICES = 128;
 const tokenIds = z.array(z.number().int().min(0)).min(1);
 /** string | string[] | token ids | token id lists, as `prompt` and `input` accept. */
 const textOrTokens = z.union([z.string(), z.array(z.string()).min(1), tokenIds, z.array(tokenIds).min(1)]);
@@ -103,6 +104,10 @@ export function samplingProblem(
   request: SamplingRequest & { max_completion_tokens?: number | null | undefined },
 ): string | undefined {
   if (request.n !== undefined && request.n !== null && request.n < 1) return `n must be at least 1, got ${request.n}.`;
+  // Not a vLLM limit: a guard so one request cannot make the simulator plan millions of choices.
+  if (request.n !== undefined && request.n !== null && request.n > MAXIMUM_CHOICES) {
+    return `n must be at most ${MAXIMUM_CHOICES}, got ${request.n}.`;
+  }
   for (const field of ["max_tokens", "max_completion_tokens"] as const) {
     const value = request[field];
     if (value !== undefined && value !== null && value < 1) return `${field} must be at least 1, got ${value}.`;

@@ -444,7 +444,7 @@ describe("bad input on the /v1 generation endpoints", () => {
   it("answers a burst of bad requests in parallel without a 5xx", async () => {
     const burst = matrix.filter((entry) => typeof entry.body !== "function").slice(0, 40);
     const results = await Promise.all(burst.map((entry) => send(entry)));
-    results.forEach((sent, index) => expectOpenAiError(sent, burst[index] as BadCase));
+    for (const [index, sent] of results.entries()) expectOpenAiError(sent, burst[index] as BadCase);
   });
 
   it("ignores a client-chosen x-request-id: the id is always the gateway's own", async () => {

@@ -369,6 +369,12 @@ describe("Ollama errors", () => {
       expect(response.status, `${path} ${JSON.stringify(body)}`).toBe(400);
       expect(await response.json()).toEqual({ error: expect.any(String) });
     }
+    const huge = await api("/api/chat", {
+      model: TAG,
+      messages: [{ role: "user", content: "x".repeat(4 * 1024 * 1024 + 1) }],
+    });
+    expect(huge.status).toBe(413);
+    expect(await huge.json()).toEqual({ error: expect.stringContaining("exceeds") });
     const missingModel = await api("/api/chat", { messages: MESSAGES });
     expect(await missingModel.json()).toEqual({ error: "model is required" });
   });

@@ -462,6 +462,7 @@ describe("vLLM errors", () => {
     await expectError(await chat({ max_tokens: "ten" }), 400, "BadRequestError", /max_tokens/);
     await expectError(await chat({ max_tokens: 0 }), 400, "BadRequestError", /max_tokens must be at least 1/);
     await expectError(await chat({ n: 0 }), 400, "BadRequestError", /n must be at least 1/);
+    await expectError(await chat({ n: 100_000 }), 400, "BadRequestError", /n must be at most/);
     await expectError(await chat({ stream_options: { include_usage: true } }), 400, "BadRequestError", /stream/);
     await expectError(await chat({ tool_choice: "required" }), 400, "BadRequestError", /tools/);
     await expectError(await postJson(`${simulator.url}/v1/chat/completions`, [1, 2]), 400, "BadRequestError");
@@ -500,6 +501,22 @@ describe("vLLM errors", () => {
       messages: [{ role: "user", content: "x".repeat(4 * 1024 * 1024 + 10) }],
     });
     await expectError(await postJson(`${simulator.url}/v1/chat/completions`, huge), 413, "BadRequestError", /exceeds/);
+    // A chunked upload with no content-length is cut off at the limit too.
+    const oversizedStream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        const block = new TextEncoder().encode("x".repeat(1024 * 1024));
+        for (let index = 0; index < 5; index++) controller.enqueue(block);
+        controller.close();
+      },
+    });
+    const chunked = await fetch(`${simulator.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: oversizedStream,
+      duplex: "half",
+    } as RequestInit & { duplex: "half" });
+    expect(chunked.status).toBe(413);
+    await chunked.body?.cancel();
     // The server is still fine afterwards.
     expect((await chat({ max_tokens: 1 })).status).toBe(200);
   });

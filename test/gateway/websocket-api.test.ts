@@ -145,6 +145,12 @@ const chatBody = (content: string, extra: Record<string, unknown> = {}): Record<
   seed: 11,
   ...extra,
 });
+/**
+ * A request that really runs to its cap: the simulator ends an answer on its own after 16 to
+ * 128 tokens unless vLLM's `ignore_eos` (an extra field the gateway passes through) is set.
+ */
+const longBody = (content: string, maxTokens: number, extra: Record<string, unknown> = {}) =>
+  chatBody(content, { max_tokens: maxTokens, ignore_eos: true, ...extra });
 
 /** The text an SSE stream of the same request produces, for comparing order. */
 async function sseText(body: Record<string, unknown>): Promise<string> {
@@ -321,7 +327,7 @@ describe("WebSocket API: cancel", () => {
   it("stops a long streaming request down to the engine, and bills what was produced", async () => {
     const client = await connect();
     const cancelledBefore = stack.simulator.stats().cancelledRequests;
-    const body = chatBody("Write a novel.", { max_tokens: 5_000, stream: true, stream_options: { include_usage: true } });
+    const body = longBody("Write a novel.", 5_000, { stream: true, stream_options: { include_usage: true } });
     client.send({ type: "request", id: "long", path: "/v1/chat/completions", body });
     const first = await client.waitFor((frame): frame is ChunkFrame => frame.id === "long" && frame.type === "chunk");
     await eventually(() => (chunkCount(client, "long") >= 3 ? true : undefined), 3_000);
@@ -360,7 +366,7 @@ describe("WebSocket API: cancel", () => {
     const client = await connect();
     const cancelledBefore = stack.simulator.stats().cancelledRequests;
     const activeBefore = stack.simulator.stats().activeRequests;
-    client.send({ type: "request", id: "long-whole", path: "/v1/chat/completions", body: chatBody("Write a saga.", { max_tokens: 5_000 }) });
+    client.send({ type: "request", id: "long-whole", path: "/v1/chat/completions", body: longBody("Write a saga.", 5_000) });
     await eventually(() => (stack.simulator.stats().activeRequests > activeBefore ? true : undefined), 2_000);
     await new Promise((resolve) => setTimeout(resolve, 50));
     client.send({ type: "cancel", id: "long-whole" });
@@ -375,8 +381,8 @@ describe("WebSocket API: cancel", () => {
   it("cancels only the named request, and ignores a cancel for an unknown id", async () => {
     const client = await connect();
     client.send({ type: "cancel", id: "never-sent" });
-    client.send({ type: "request", id: "keep", path: "/v1/chat/completions", body: chatBody("Keep going.", { max_tokens: 20, stream: true }) });
-    client.send({ type: "request", id: "drop", path: "/v1/chat/completions", body: chatBody("Stop soon.", { max_tokens: 2_000, stream: true }) });
+    client.send({ type: "request", id: "keep", path: "/v1/chat/completions", body: longBody("Keep going.", 20, { stream: true }) });
+    client.send({ type: "request", id: "drop", path: "/v1/chat/completions", body: longBody("Stop soon.", 2_000, { stream: true }) });
     await client.waitFor((frame): frame is ChunkFrame => frame.id === "drop" && frame.type === "chunk");
     client.send({ type: "cancel", id: "drop" });
     const kept = await client.finished("keep");
@@ -391,7 +397,7 @@ describe("WebSocket API: cancel", () => {
     const client = await connect();
     const cancelledBefore = stack.simulator.stats().cancelledRequests;
     for (const id of ["gone-1", "gone-2"]) {
-      client.send({ type: "request", id, path: "/v1/chat/completions", body: chatBody(`Endless ${id}.`, { max_tokens: 5_000, stream: true }) });
+      client.send({ type: "request", id, path: "/v1/chat/completions", body: longBody(`Endless ${id}.`, 5_000, { stream: true }) });
     }
     await Promise.all(["gone-1", "gone-2"].map((id) => client.waitFor((frame): frame is ChunkFrame => frame.id === id && frame.type === "chunk")));
     await client.close();
@@ -446,7 +452,7 @@ describe("WebSocket API: bad frames", () => {
 
   it("refuses a duplicate id while the first request runs, and the first still finishes", async () => {
     const client = await connect();
-    client.send({ type: "request", id: "dup", path: "/v1/chat/completions", body: chatBody("First.", { max_tokens: 25, stream: true }) });
+    client.send({ type: "request", id: "dup", path: "/v1/chat/completions", body: longBody("First.", 25, { stream: true }) });
     await client.waitFor((frame): frame is ChunkFrame => frame.id === "dup" && frame.type === "chunk");
     client.send({ type: "request", id: "dup", path: "/v1/chat/completions", body: chatBody("Second.", { max_tokens: 2 }) });
     const error = await client.waitFor(isError("dup"));

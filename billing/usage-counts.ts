@@ -28,7 +28,11 @@ export function withinTolerance(engineCount: number, localCount: number, toleran
   return Math.abs(engineCount - localCount) <= Math.ceil(localCount * tolerance) + ABSOLUTE_SLACK_TOKENS;
 }
 
-export function reconcileUsage(engine: PartialTokenCounts | undefined, local: TokenCounts, tolerance: number): ReconciledUsage {
+export function reconcileUsage(
+  engine: PartialTokenCounts | undefined,
+  local: TokenCounts,
+  tolerance: number,
+): ReconciledUsage {
   const enginePrompt = validCount(engine?.promptTokens);
   const engineCompletion = validCount(engine?.completionTokens);
   const promptTokens = enginePrompt ?? local.promptTokens;
@@ -38,7 +42,10 @@ export function reconcileUsage(engine: PartialTokenCounts | undefined, local: To
     (engineCompletion === undefined || withinTolerance(engineCompletion, local.completionTokens, tolerance));
   return {
     billed: { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens },
-    source: { promptTokens: enginePrompt === undefined ? "local" : "engine", completionTokens: engineCompletion === undefined ? "local" : "engine" },
+    source: {
+      promptTokens: enginePrompt === undefined ? "local" : "engine",
+      completionTokens: engineCompletion === undefined ? "local" : "engine",
+    },
     agree,
   };
 }

@@ -47,7 +47,8 @@ export function createGatewayServices(
 ): GatewayServices {
   const registry = new RunnerRegistry(settings.heartbeatIntervalMs);
   // Loading a BPE table takes ~150 ms of blocked event loop: pay it at boot, not on a request.
-  for (const encoding of new Set(dependencies.catalog.list().map((model) => model.tokenizerEncoding))) countTextTokens("", encoding);
+  for (const encoding of new Set(dependencies.catalog.list().map((model) => model.tokenizerEncoding)))
+    countTextTokens("", encoding);
   return {
     catalog: dependencies.catalog,
     apiKeys: dependencies.apiKeys,
@@ -82,7 +83,12 @@ export async function buildGateway(
   });
 
   await app.register(errorsPlugin, { bodyLimitBytes: settings.bodyLimitBytes });
-  await app.register(fastifyWebsocket, { options: { maxPayload: settings.bodyLimitBytes } });
+  // One frame limit serves both sockets: runner frames carry whole responses (a large batch of
+  // embeddings), so it sits well above the client body limit, which clients' frames are held
+  // to one by one with a proper error frame.
+  await app.register(fastifyWebsocket, {
+    options: { maxPayload: Math.max(64 * 1024 * 1024, settings.bodyLimitBytes * 4) },
+  });
   await app.register(authPlugin, { apiKeys: services.apiKeys, adminToken: settings.adminToken });
   await app.register(healthRoutes, { registry: services.registry });
   await app.register(tunnelServer, {
@@ -93,7 +99,11 @@ export async function buildGateway(
   });
   await app.register(modelRoutes, { catalog: services.catalog, registry: services.registry });
   await app.register(generationRoutes, { catalog: services.catalog, jobs: services.jobs });
-  await app.register(webSocketApi, { catalog: services.catalog, jobs: services.jobs, bodyLimitBytes: settings.bodyLimitBytes });
+  await app.register(webSocketApi, {
+    catalog: services.catalog,
+    jobs: services.jobs,
+    bodyLimitBytes: settings.bodyLimitBytes,
+  });
   await app.register(adminRoutes, { registry: services.registry, jobs: services.jobs });
 
   const logJob = (record: JobRecord) =>

@@ -13,8 +13,15 @@ const environmentSchema = z.object({
   HYPERNODE_DATA_DIR: z.string().min(1).default("./.hypernode"),
   HYPERNODE_DEMO_KEY: z.string().min(8, "must be at least 8 characters").optional(),
   HYPERNODE_ADMIN_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
-  HYPERNODE_NODE_TOKEN: z.string().regex(/^hn_[A-Za-z0-9_-]{16,}$/, "must look like hn_ followed by 16+ characters").optional(),
-  HYPERNODE_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(4 * 1024 * 1024),
+  HYPERNODE_NODE_TOKEN: z
+    .string()
+    .regex(/^hn_[A-Za-z0-9_-]{16,}$/, "must look like hn_ followed by 16+ characters")
+    .optional(),
+  HYPERNODE_BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(4 * 1024 * 1024),
   HYPERNODE_FIRST_TOKEN_TIMEOUT_MS: positiveMs.default(60_000),
   HYPERNODE_TOTAL_TIMEOUT_MS: positiveMs.default(600_000),
   HYPERNODE_HEARTBEAT_INTERVAL_MS: positiveMs.default(15_000),
@@ -47,7 +54,9 @@ export class ConfigurationError extends Error {
 
 export function loadConfig(environment: NodeJS.ProcessEnv = process.env): GatewayConfig {
   // Empty strings are "unset": shells and compose files often export VAR= for nothing.
-  const present = Object.fromEntries(Object.entries(environment).filter(([, value]) => value !== undefined && value !== ""));
+  const present = Object.fromEntries(
+    Object.entries(environment).filter(([, value]) => value !== undefined && value !== ""),
+  );
   const parsed = environmentSchema.safeParse(present);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`);

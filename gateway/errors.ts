@@ -16,12 +16,32 @@ interface GatewayErrorSpec {
 
 const SPECS = {
   GW_ERR_INVALID_REQUEST: { status: 400, type: "invalid_request_error", openAiCode: null, retryable: false },
-  GW_ERR_AUTHENTICATION: { status: 401, type: "invalid_request_error", openAiCode: "invalid_api_key", retryable: false },
+  GW_ERR_AUTHENTICATION: {
+    status: 401,
+    type: "invalid_request_error",
+    openAiCode: "invalid_api_key",
+    retryable: false,
+  },
   GW_ERR_FORBIDDEN: { status: 403, type: "invalid_request_error", openAiCode: "forbidden", retryable: false },
-  GW_ERR_INSUFFICIENT_FUNDS: { status: 402, type: "insufficient_quota", openAiCode: "insufficient_funds", retryable: false },
-  GW_ERR_MODEL_NOT_FOUND: { status: 404, type: "invalid_request_error", openAiCode: "model_not_found", retryable: false },
+  GW_ERR_INSUFFICIENT_FUNDS: {
+    status: 402,
+    type: "insufficient_quota",
+    openAiCode: "insufficient_funds",
+    retryable: false,
+  },
+  GW_ERR_MODEL_NOT_FOUND: {
+    status: 404,
+    type: "invalid_request_error",
+    openAiCode: "model_not_found",
+    retryable: false,
+  },
   GW_ERR_NOT_FOUND: { status: 404, type: "invalid_request_error", openAiCode: "not_found", retryable: false },
-  GW_ERR_REQUEST_TOO_LARGE: { status: 413, type: "invalid_request_error", openAiCode: "request_too_large", retryable: false },
+  GW_ERR_REQUEST_TOO_LARGE: {
+    status: 413,
+    type: "invalid_request_error",
+    openAiCode: "request_too_large",
+    retryable: false,
+  },
   GW_ERR_RATE_LIMITED: { status: 429, type: "requests", openAiCode: "rate_limit_exceeded", retryable: true },
   GW_ERR_INTERNAL: { status: 500, type: "server_error", openAiCode: "internal_error", retryable: true },
   GW_ERR_RUNNER_FAILED: { status: 502, type: "server_error", openAiCode: "runner_failed", retryable: true },
@@ -70,12 +90,20 @@ export class GatewayError extends Error {
   }
 }
 
-export function invalidRequest(message: string, param: string | null = null, openAiCode: string | null = null): GatewayError {
+export function invalidRequest(
+  message: string,
+  param: string | null = null,
+  openAiCode: string | null = null,
+): GatewayError {
   return new GatewayError("GW_ERR_INVALID_REQUEST", message, { param, openAiCode });
 }
 
 export function modelNotFound(model: string): GatewayError {
-  return new GatewayError("GW_ERR_MODEL_NOT_FOUND", `The model \`${model}\` does not exist or you do not have access to it.`, {
-    param: "model",
-  });
+  return new GatewayError(
+    "GW_ERR_MODEL_NOT_FOUND",
+    `The model \`${model}\` does not exist or you do not have access to it.`,
+    {
+      param: "model",
+    },
+  );
 }

@@ -38,7 +38,10 @@ export interface ModelTemplate {
   ownedBy: string;
 }
 
-function chatModel(template: Omit<ModelTemplate, "kind" | "tokenizerEncoding" | "tokenCountTolerance" | "defaultMaxTokens"> & Partial<ModelTemplate>): ModelTemplate {
+function chatModel(
+  template: Omit<ModelTemplate, "kind" | "tokenizerEncoding" | "tokenCountTolerance" | "defaultMaxTokens"> &
+    Partial<ModelTemplate>,
+): ModelTemplate {
   return {
     kind: "chat",
     // Open models use their own BPE vocabularies; cl100k is the closest public encoding, so the
@@ -250,7 +253,10 @@ export class ModelCatalog {
   /** Catalog id, alias, Ollama tag or vLLM repo id → template; case-insensitive. */
   resolve(name: string): ModelTemplate | undefined {
     const key = name.toLowerCase();
-    return this.byName.get(key) ?? this.models.find((model) => model.ollamaTag.toLowerCase() === key || model.vllmRepoId.toLowerCase() === key);
+    return (
+      this.byName.get(key) ??
+      this.models.find((model) => model.ollamaTag.toLowerCase() === key || model.vllmRepoId.toLowerCase() === key)
+    );
   }
 
   list(): readonly ModelTemplate[] {

@@ -22,22 +22,35 @@ export function registerSimulatorCommand(program: Command): void {
     .option("--token-latency-ms <ms>", "delay between output tokens", number, 5)
     .option("--batching-slowdown <fraction>", "per-token slowdown per extra concurrent request", number, 0.01)
     .option("--no-kv-cache", "disable the prefix KV-cache model")
-    .action(async (options: { host: string; port: number; models?: string; ttftMs: number; tokenLatencyMs: number; batchingSlowdown: number; kvCache: boolean }) => {
-      const simulator = await startSimulator({
-        host: options.host,
-        port: options.port,
-        models: options.models?.split(",").map((model) => model.trim()).filter(Boolean),
-        timeToFirstTokenMs: options.ttftMs,
-        perTokenLatencyMs: options.tokenLatencyMs,
-        batchingSlowdown: options.batchingSlowdown,
-        ...(options.kvCache ? {} : { kvCache: false as const }),
-      });
-      process.stdout.write(`${JSON.stringify({ event: "listening", service: "simulator", url: simulator.url })}\n`);
-      const stop = async () => {
-        await simulator.close();
-        process.exit(0);
-      };
-      process.once("SIGINT", stop);
-      process.once("SIGTERM", stop);
-    });
+    .action(
+      async (options: {
+        host: string;
+        port: number;
+        models?: string;
+        ttftMs: number;
+        tokenLatencyMs: number;
+        batchingSlowdown: number;
+        kvCache: boolean;
+      }) => {
+        const simulator = await startSimulator({
+          host: options.host,
+          port: options.port,
+          models: options.models
+            ?.split(",")
+            .map((model) => model.trim())
+            .filter(Boolean),
+          timeToFirstTokenMs: options.ttftMs,
+          perTokenLatencyMs: options.tokenLatencyMs,
+          batchingSlowdown: options.batchingSlowdown,
+          ...(options.kvCache ? {} : { kvCache: false as const }),
+        });
+        process.stdout.write(`${JSON.stringify({ event: "listening", service: "simulator", url: simulator.url })}\n`);
+        const stop = async () => {
+          await simulator.close();
+          process.exit(0);
+        };
+        process.once("SIGINT", stop);
+        process.once("SIGTERM", stop);
+      },
+    );
 }

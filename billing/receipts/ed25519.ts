@@ -32,7 +32,9 @@ export function keypairFromSecretKey(secretKey: Uint8Array): WalletKeypair {
   if (secretKey.length !== 64) throw new Error(`an ed25519 secret key has 64 bytes, got ${secretKey.length}`);
   const seed = secretKey.slice(0, 32);
   const privateKey = privateKeyFromSeed(seed);
-  const derivedPublic = createPublicKey(privateKey).export({ format: "der", type: "spki" }).subarray(SPKI_ED25519_PREFIX.length);
+  const derivedPublic = createPublicKey(privateKey)
+    .export({ format: "der", type: "spki" })
+    .subarray(SPKI_ED25519_PREFIX.length);
   if (!Buffer.from(secretKey.slice(32)).equals(derivedPublic)) {
     throw new Error("the secret key's public half does not match its seed");
   }
@@ -55,7 +57,11 @@ export function generateKeypair(): WalletKeypair {
 /** Reads a Solana CLI keypair file (JSON array of 64 numbers). */
 export function readKeypairFile(path: string): WalletKeypair {
   const parsed: unknown = JSON.parse(readFileSync(path, "utf8"));
-  if (!Array.isArray(parsed) || parsed.length !== 64 || !parsed.every((byte) => Number.isInteger(byte) && byte >= 0 && byte <= 255)) {
+  if (
+    !Array.isArray(parsed) ||
+    parsed.length !== 64 ||
+    !parsed.every((byte) => Number.isInteger(byte) && byte >= 0 && byte <= 255)
+  ) {
     throw new Error(`${path} is not a Solana keypair file (a JSON array of 64 bytes)`);
   }
   return keypairFromSecretKey(Uint8Array.from(parsed as number[]));

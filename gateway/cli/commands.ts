@@ -70,7 +70,8 @@ export function registerGatewayCommands(program: Command): void {
     .description("run the gateway alone; runners connect with HYPERNODE_NODE_TOKEN")
     .action(async () => {
       const config = loadConfigOrExit();
-      if (!config.nodeToken) process.stderr.write("hypernode: HYPERNODE_NODE_TOKEN is not set, so no runner can connect\n");
+      if (!config.nodeToken)
+        process.stderr.write("hypernode: HYPERNODE_NODE_TOKEN is not set, so no runner can connect\n");
       const apiKeys = new InMemoryApiKeyStore();
       if (config.demoKey) await apiKeys.import(config.demoKey, DEMO_ACCOUNT_ID, "demo key");
       const services = createGatewayServices(config, { catalog: ModelCatalog.builtIn(), apiKeys });

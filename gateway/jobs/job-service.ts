@@ -77,7 +77,11 @@ export class JobService extends EventEmitter<JobServiceEvents> {
       // usage needs no local tokenization on the response path.
       fallbackUsage: (spec, outputText, engineUsage) =>
         isCount(engineUsage?.promptTokens) && isCount(engineUsage?.completionTokens)
-          ? { promptTokens: engineUsage.promptTokens, completionTokens: engineUsage.completionTokens, totalTokens: engineUsage.promptTokens + engineUsage.completionTokens }
+          ? {
+              promptTokens: engineUsage.promptTokens,
+              completionTokens: engineUsage.completionTokens,
+              totalTokens: engineUsage.promptTokens + engineUsage.completionTokens,
+            }
           : this.usageFor(spec, outputText, engineUsage).billed,
       firstTokenTimeoutMs: options.firstTokenTimeoutMs,
       totalTimeoutMs: options.totalTimeoutMs,
@@ -124,7 +128,9 @@ export class JobService extends EventEmitter<JobServiceEvents> {
       outcome: result.outcome,
       success: result.outcome === "completed",
       errorMessage: result.error?.message,
-      tokenUsage: producedNothing(result) ? { promptTokens: 0, completionTokens: 0, totalTokens: 0 } : reconciled.billed,
+      tokenUsage: producedNothing(result)
+        ? { promptTokens: 0, completionTokens: 0, totalTokens: 0 }
+        : reconciled.billed,
       engineUsage: result.engineUsage,
       localUsage: reconciled.local,
       countsAgree: reconciled.agree,
@@ -145,7 +151,10 @@ export class JobService extends EventEmitter<JobServiceEvents> {
   }
 
   private usageFor(spec: JobSpec, outputText: string, engineUsage: EngineUsage | undefined) {
-    const local: TokenCounts = { promptTokens: localPromptTokens(spec), completionTokens: countTextTokens(outputText, spec.model.tokenizerEncoding) };
+    const local: TokenCounts = {
+      promptTokens: localPromptTokens(spec),
+      completionTokens: countTextTokens(outputText, spec.model.tokenizerEncoding),
+    };
     return { ...reconcileUsage(engineUsage, local, spec.model.tokenCountTolerance), local };
   }
 }

@@ -6,8 +6,8 @@
  */
 import type { ChatCompletionChunk } from "openai/resources/chat/completions";
 import type { Completion } from "openai/resources/completions";
-import type { ModelTemplate } from "../../models/catalog.ts";
 import type { SignedReceipt } from "../../billing/receipts/receipt.ts";
+import type { ModelTemplate } from "../../models/catalog.ts";
 import type {
   EngineUsage,
   JobEndMessage,
@@ -191,7 +191,12 @@ export class Job implements JobListener {
     const usage = this.environment.fallbackUsage(this.spec, this.outputText, message.usage);
     if (!this.outputStarted) this.beginOutput();
     this.push({ type: "end", usage, response });
-    this.finish(message.cancelled || this.cancelRequested ? "cancelled" : "completed", message.usage, message.receipt, undefined);
+    this.finish(
+      message.cancelled || this.cancelRequested ? "cancelled" : "completed",
+      message.usage,
+      message.receipt,
+      undefined,
+    );
   }
 
   onFailed(message: JobFailedMessage): void {
@@ -277,7 +282,11 @@ export class Job implements JobListener {
     connection?.cancelJob(this.id, "total timeout");
     connection?.forgetJob(this.id);
     this.releaseRunner(false);
-    this.failWith(new GatewayError("GW_ERR_TIMEOUT", `The request did not finish within ${this.environment.totalTimeoutMs} ms.`), undefined, undefined);
+    this.failWith(
+      new GatewayError("GW_ERR_TIMEOUT", `The request did not finish within ${this.environment.totalTimeoutMs} ms.`),
+      undefined,
+      undefined,
+    );
   }
 
   private beginOutput(): void {
@@ -328,7 +337,12 @@ export class Job implements JobListener {
     else runner.failedJobs++;
   }
 
-  private finish(outcome: JobOutcome, engineUsage: EngineUsage | undefined, receipt: SignedReceipt | undefined, error: GatewayError | undefined): void {
+  private finish(
+    outcome: JobOutcome,
+    engineUsage: EngineUsage | undefined,
+    receipt: SignedReceipt | undefined,
+    error: GatewayError | undefined,
+  ): void {
     if (this.finished) return;
     this.finished = true;
     for (const timer of [this.firstTokenTimer, this.totalTimer, this.cancelTimer]) if (timer) clearTimeout(timer);
@@ -354,7 +368,8 @@ export class Job implements JobListener {
         const delta = choice.delta;
         if (delta.content) this.outputText += delta.content;
         if (delta.tool_calls) {
-          for (const call of delta.tool_calls) this.outputText += (call.function?.name ?? "") + (call.function?.arguments ?? "");
+          for (const call of delta.tool_calls)
+            this.outputText += (call.function?.name ?? "") + (call.function?.arguments ?? "");
         }
       }
     } else {
@@ -382,9 +397,13 @@ export function errorFromRunner(error: WireError): GatewayError {
     case "RUNNER_ERR_ENGINE_BAD_REQUEST":
       return new GatewayError("GW_ERR_INVALID_REQUEST", error.message);
     case "RUNNER_ERR_MODEL_NOT_FOUND":
-      return new GatewayError("GW_ERR_NO_CAPACITY", `No runner could load the model: ${error.message}`, { retryAfterSeconds: 1 });
+      return new GatewayError("GW_ERR_NO_CAPACITY", `No runner could load the model: ${error.message}`, {
+        retryAfterSeconds: 1,
+      });
     case "RUNNER_ERR_BUSY":
-      return new GatewayError("GW_ERR_NO_CAPACITY", "Every runner for this model is busy; try again shortly.", { retryAfterSeconds: 1 });
+      return new GatewayError("GW_ERR_NO_CAPACITY", "Every runner for this model is busy; try again shortly.", {
+        retryAfterSeconds: 1,
+      });
     default:
       return new GatewayError("GW_ERR_RUNNER_FAILED", `The runner failed: ${error.message}`);
   }

@@ -47,7 +47,11 @@ export function prepareGeneration(dependencies: GenerationDependencies, request:
   const model = dependencies.catalog.resolve(body.model as string);
   if (!model) throw modelNotFound(body.model as string);
   if (operation === "embedding" && model.kind !== "embedding") {
-    throw invalidRequest(`${model.id} is a chat model; /v1/embeddings needs an embedding model.`, "model", "model_not_supported");
+    throw invalidRequest(
+      `${model.id} is a chat model; /v1/embeddings needs an embedding model.`,
+      "model",
+      "model_not_supported",
+    );
   }
   if (operation !== "embedding" && model.kind !== "chat") {
     throw invalidRequest(`${model.id} is an embedding model; use /v1/embeddings.`, "model", "model_not_supported");
@@ -56,7 +60,11 @@ export function prepareGeneration(dependencies: GenerationDependencies, request:
   const stream = operation !== "embedding" && body.stream === true;
   const streamOptions = body.stream_options as { include_usage?: boolean } | null | undefined;
   if (!stream && streamOptions) {
-    throw invalidRequest("The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options", "invalid_value");
+    throw invalidRequest(
+      "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+      "stream_options",
+      "invalid_value",
+    );
   }
   const job = dependencies.jobs.create({
     id: request.jobId ?? randomUUID(),
@@ -76,7 +84,10 @@ function completionTokenCap(operation: JobOperation, body: Record<string, unknow
   if (operation === "embedding") return 0;
   const requested = (body.max_completion_tokens ?? body.max_tokens) as number | null | undefined;
   if (requested !== undefined && requested !== null && requested >= model.contextLength) {
-    const param = body.max_completion_tokens === undefined || body.max_completion_tokens === null ? "max_tokens" : "max_completion_tokens";
+    const param =
+      body.max_completion_tokens === undefined || body.max_completion_tokens === null
+        ? "max_tokens"
+        : "max_completion_tokens";
     throw invalidRequest(
       `This model's maximum context length is ${model.contextLength} tokens. However, you requested ${requested} completion tokens, which leaves no room for the prompt. Please reduce '${param}'.`,
       param,

@@ -58,8 +58,10 @@ const authPlugin: FastifyPluginAsync<AuthOptions> = async (app: FastifyInstance,
     if (auth === "open") return;
     const token = bearerToken(request);
     if (auth === "admin") {
-      if (!adminDigest) throw new GatewayError("GW_ERR_FORBIDDEN", "The admin API is disabled: set HYPERNODE_ADMIN_TOKEN.");
-      if (!token || !timingSafeEqual(digest(token), adminDigest)) throw new GatewayError("GW_ERR_AUTHENTICATION", "Invalid admin token.");
+      if (!adminDigest)
+        throw new GatewayError("GW_ERR_FORBIDDEN", "The admin API is disabled: set HYPERNODE_ADMIN_TOKEN.");
+      if (!token || !timingSafeEqual(digest(token), adminDigest))
+        throw new GatewayError("GW_ERR_AUTHENTICATION", "Invalid admin token.");
       return;
     }
     request.apiKey = await authenticateApiKey(options.apiKeys, token);

@@ -17,22 +17,40 @@ export function toGatewayError(error: unknown, bodyLimitBytes: number): GatewayE
         openAiCode: "invalid_content_type",
       });
     case "FST_ERR_CTP_EMPTY_JSON_BODY":
-      return invalidRequest("We could not parse the JSON body of your request: the body is empty.", null, "invalid_json");
+      return invalidRequest(
+        "We could not parse the JSON body of your request: the body is empty.",
+        null,
+        "invalid_json",
+      );
     case "FST_ERR_CTP_INVALID_JSON_BODY":
-      return invalidRequest(`We could not parse the JSON body of your request: ${fastifyError.message ?? "invalid JSON"}.`, null, "invalid_json");
+      return invalidRequest(
+        `We could not parse the JSON body of your request: ${fastifyError.message ?? "invalid JSON"}.`,
+        null,
+        "invalid_json",
+      );
     case "FST_ERR_CTP_BODY_TOO_LARGE":
-      return new GatewayError("GW_ERR_REQUEST_TOO_LARGE", `The request body is larger than the limit of ${bodyLimitBytes} bytes.`);
+      return new GatewayError(
+        "GW_ERR_REQUEST_TOO_LARGE",
+        `The request body is larger than the limit of ${bodyLimitBytes} bytes.`,
+      );
     case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
       return invalidRequest("The Content-Length header does not match the body.", null, "invalid_content_length");
   }
   if (error instanceof SyntaxError || fastifyError.statusCode === 400) {
-    return invalidRequest(`We could not parse the JSON body of your request: ${fastifyError.message ?? "invalid JSON"}.`, null, "invalid_json");
+    return invalidRequest(
+      `We could not parse the JSON body of your request: ${fastifyError.message ?? "invalid JSON"}.`,
+      null,
+      "invalid_json",
+    );
   }
-  if (fastifyError.statusCode === 413) return new GatewayError("GW_ERR_REQUEST_TOO_LARGE", "The request body is too large.");
+  if (fastifyError.statusCode === 413)
+    return new GatewayError("GW_ERR_REQUEST_TOO_LARGE", "The request body is too large.");
   if (fastifyError.statusCode !== undefined && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
     return invalidRequest(fastifyError.message ?? "Invalid request.");
   }
-  return new GatewayError("GW_ERR_INTERNAL", "The gateway had an internal error; the request was not billed.", { cause: error });
+  return new GatewayError("GW_ERR_INTERNAL", "The gateway had an internal error; the request was not billed.", {
+    cause: error,
+  });
 }
 
 export function sendGatewayError(reply: FastifyReply, error: GatewayError): FastifyReply {
@@ -45,7 +63,11 @@ export function sendGatewayError(reply: FastifyReply, error: GatewayError): Fast
  * (the websocket plugin's default is an empty 404, which reads like a typo in the URL).
  */
 export function sendUpgradeRequired(reply: FastifyReply, path: string): FastifyReply {
-  const error = invalidRequest(`${path} speaks WebSocket only: open it with an Upgrade: websocket request.`, null, "upgrade_required");
+  const error = invalidRequest(
+    `${path} speaks WebSocket only: open it with an Upgrade: websocket request.`,
+    null,
+    "upgrade_required",
+  );
   return reply.status(426).header("upgrade", "websocket").type("application/json; charset=utf-8").send(error.toBody());
 }
 
@@ -60,9 +82,13 @@ const errorsPlugin: FastifyPluginAsync<{ bodyLimitBytes: number }> = async (app:
   app.setNotFoundHandler((request, reply) =>
     sendGatewayError(
       reply,
-      new GatewayError("GW_ERR_NOT_FOUND", `Unknown request URL: ${request.method} ${request.url.split("?")[0]}. Please check the URL for typos.`, {
-        openAiCode: "unknown_url",
-      }),
+      new GatewayError(
+        "GW_ERR_NOT_FOUND",
+        `Unknown request URL: ${request.method} ${request.url.split("?")[0]}. Please check the URL for typos.`,
+        {
+          openAiCode: "unknown_url",
+        },
+      ),
     ),
   );
 };

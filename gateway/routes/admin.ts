@@ -12,8 +12,13 @@ function runnerView(runner: RunnerState) {
   return { ...view, connected: connection?.open ?? false };
 }
 
-const adminRoutes: FastifyPluginAsync<{ registry: RunnerRegistry; jobs: JobService }> = async (app: FastifyInstance, options) => {
-  app.get("/admin/runners", { config: { auth: "admin" } }, async () => ({ runners: options.registry.list().map(runnerView) }));
+const adminRoutes: FastifyPluginAsync<{ registry: RunnerRegistry; jobs: JobService }> = async (
+  app: FastifyInstance,
+  options,
+) => {
+  app.get("/admin/runners", { config: { auth: "admin" } }, async () => ({
+    runners: options.registry.list().map(runnerView),
+  }));
   app.get<{ Params: { id: string } }>("/admin/jobs/:id", { config: { auth: "admin" } }, async (request) => {
     const record = options.jobs.record(request.params.id);
     if (!record) throw new GatewayError("GW_ERR_NOT_FOUND", `No finished job ${request.params.id}.`);

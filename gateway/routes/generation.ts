@@ -52,4 +52,7 @@ const generationRoutes: FastifyPluginAsync<GenerationRoutesOptions> = async (app
   }
 };
 
-export default fastifyPlugin(generationRoutes, { name: "hypernode-generation-routes", dependencies: ["hypernode-auth"] });
+export default fastifyPlugin(generationRoutes, {
+  name: "hypernode-generation-routes",
+  dependencies: ["hypernode-auth"],
+});

@@ -9,7 +9,9 @@ const healthRoutes: FastifyPluginAsync<{ registry: RunnerRegistry }> = async (ap
   app.get("/healthz", { config: { auth: "open" } }, async () => ({ status: "ok" }));
   app.get("/readyz", { config: { auth: "open" } }, async (_request, reply) => {
     const runnersOnline = options.registry.onlineCount();
-    return reply.status(runnersOnline > 0 ? 200 : 503).send({ status: runnersOnline > 0 ? "ready" : "no runners online", runnersOnline });
+    return reply
+      .status(runnersOnline > 0 ? 200 : 503)
+      .send({ status: runnersOnline > 0 ? "ready" : "no runners online", runnersOnline });
   });
 };
 

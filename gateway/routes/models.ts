@@ -16,10 +16,16 @@ function toOpenAiModel(model: ModelTemplate): Model {
   return { id: model.id, object: "model", created: CATALOG_CREATED, owned_by: model.ownedBy };
 }
 
-const modelRoutes: FastifyPluginAsync<{ catalog: ModelCatalog; registry: RunnerRegistry }> = async (app: FastifyInstance, options) => {
+const modelRoutes: FastifyPluginAsync<{ catalog: ModelCatalog; registry: RunnerRegistry }> = async (
+  app: FastifyInstance,
+  options,
+) => {
   app.get("/v1/models", async () => {
     const served = options.registry.servedModels();
-    const data = options.catalog.list().filter((model) => served.has(model.id)).map(toOpenAiModel);
+    const data = options.catalog
+      .list()
+      .filter((model) => served.has(model.id))
+      .map(toOpenAiModel);
     return { object: "list", data } satisfies Pick<ModelsPage, "data"> & { object: "list" };
   });
   app.get<{ Params: { "*": string } }>("/v1/models/*", async (request) => {

@@ -5,7 +5,7 @@
  *   client → {"type":"cancel","id"}
  *   server → {"type":"chunk","id","chunk":<the same chunk object SSE carries>}
  *   server → {"type":"response","id","response":<the whole JSON response>}   (non-streaming)
- *   server → {"type":"done","id","usage"?}                                    (stream finished)
+ *   server → {"type":"done","id","usage"?}            (a stream finished, or any request was cancelled)
  *   server → {"type":"error","id"|null,"status","error":{message,type,param,code}}
  *
  * Bad frames get an error frame and the socket stays open. Each send waits for the socket to
@@ -51,18 +51,24 @@ class ClientSession {
     let frame: Record<string, unknown>;
     try {
       if (isBinary) throw invalidRequest("Binary frames are not supported; send JSON text frames.");
-      if (byteLength(data) > this.options.bodyLimitBytes) throw new GatewayError("GW_ERR_REQUEST_TOO_LARGE", "The frame is larger than the body limit.");
+      if (byteLength(data) > this.options.bodyLimitBytes)
+        throw new GatewayError("GW_ERR_REQUEST_TOO_LARGE", "The frame is larger than the body limit.");
       const parsed: unknown = JSON.parse(data.toString());
-      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw invalidRequest("Each frame must be a JSON object.");
+      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+        throw invalidRequest("Each frame must be a JSON object.");
       frame = parsed as Record<string, unknown>;
     } catch (error) {
-      const gatewayError = error instanceof GatewayError ? error : invalidRequest("The frame is not valid JSON.", null, "invalid_json");
+      const gatewayError =
+        error instanceof GatewayError ? error : invalidRequest("The frame is not valid JSON.", null, "invalid_json");
       this.sendError(null, gatewayError);
       return;
     }
     const id = frame.id;
     if (typeof id !== "string" || id.length === 0 || id.length > MAX_REQUEST_ID_LENGTH) {
-      this.sendError(null, invalidRequest(`Every frame needs a string 'id' of 1 to ${MAX_REQUEST_ID_LENGTH} characters.`, "id"));
+      this.sendError(
+        null,
+        invalidRequest(`Every frame needs a string 'id' of 1 to ${MAX_REQUEST_ID_LENGTH} characters.`, "id"),
+      );
       return;
     }
     if (frame.type === "cancel") {
@@ -86,10 +92,18 @@ class ClientSession {
     try {
       if (this.jobs.has(id)) throw invalidRequest(`A request with id '${id}' is already running on this socket.`, "id");
       if (this.jobs.size >= MAX_REQUESTS_PER_SOCKET) {
-        throw new GatewayError("GW_ERR_RATE_LIMITED", `At most ${MAX_REQUESTS_PER_SOCKET} requests may run at once on one socket.`, { retryAfterSeconds: 1 });
+        throw new GatewayError(
+          "GW_ERR_RATE_LIMITED",
+          `At most ${MAX_REQUESTS_PER_SOCKET} requests may run at once on one socket.`,
+          { retryAfterSeconds: 1 },
+        );
       }
       if (!isGenerationPath(path)) {
-        throw invalidRequest(`'path' must be one of ${Object.keys(requestSchemaByPath).join(", ")}.`, "path", "invalid_value");
+        throw invalidRequest(
+          `'path' must be one of ${Object.keys(requestSchemaByPath).join(", ")}.`,
+          "path",
+          "invalid_value",
+        );
       }
       assertValidBody(path, body);
       const prepared = prepareGeneration(this.options, { path, body, apiKey: this.apiKey });
@@ -153,4 +167,7 @@ const webSocketApi: FastifyPluginAsync<WebSocketApiOptions> = async (app: Fastif
   });
 };
 
-export default fastifyPlugin(webSocketApi, { name: "hypernode-websocket-api", dependencies: ["@fastify/websocket", "hypernode-auth"] });
+export default fastifyPlugin(webSocketApi, {
+  name: "hypernode-websocket-api",
+  dependencies: ["@fastify/websocket", "hypernode-auth"],
+});

@@ -4,7 +4,10 @@
  */
 import type { RunnerState } from "../runners/registry.ts";
 
-export function pickLeastOutstanding(candidates: readonly RunnerState[], random: () => number = Math.random): RunnerState | undefined {
+export function pickLeastOutstanding(
+  candidates: readonly RunnerState[],
+  random: () => number = Math.random,
+): RunnerState | undefined {
   let best: RunnerState | undefined;
   let ties = 0;
   for (const candidate of candidates) {

@@ -74,7 +74,7 @@ export class RunnerRegistry extends EventEmitter<RunnerRegistryEvents> {
 
   heartbeat(runnerId: string, message: HeartbeatMessage, now = Date.now()): void {
     const runner = this.runners.get(runnerId);
-    if (!runner || runner.status !== "online") return;
+    if (runner?.status !== "online") return;
     runner.lastHeartbeatAt = now;
     runner.models = message.models;
     runner.gpus = message.gpus;
@@ -118,7 +118,11 @@ export class RunnerRegistry extends EventEmitter<RunnerRegistryEvents> {
   /** True when some online runner serves the model, busy or not. */
   isServed(model: string): boolean {
     for (const runner of this.runners.values()) {
-      if (runner.status === "online" && runner.models.some((served) => served.model === model && served.state === "ready")) return true;
+      if (
+        runner.status === "online" &&
+        runner.models.some((served) => served.model === model && served.state === "ready")
+      )
+        return true;
     }
     return false;
   }

@@ -87,11 +87,14 @@ const tunnelServer: FastifyPluginAsync<TunnelServerOptions> = async (app: Fastif
   const { registry, nodeTokens, gatewayId, heartbeatIntervalMs } = options;
   const consumedNonces = new Map<string, number>();
 
-  const sweepTimer = setInterval(() => {
-    registry.sweep();
-    const now = Date.now();
-    for (const [nonce, expiresAt] of consumedNonces) if (expiresAt < now) consumedNonces.delete(nonce);
-  }, Math.min(heartbeatIntervalMs, 5_000));
+  const sweepTimer = setInterval(
+    () => {
+      registry.sweep();
+      const now = Date.now();
+      for (const [nonce, expiresAt] of consumedNonces) if (expiresAt < now) consumedNonces.delete(nonce);
+    },
+    Math.min(heartbeatIntervalMs, 5_000),
+  );
   sweepTimer.unref();
   app.addHook("onClose", async () => clearInterval(sweepTimer));
 
@@ -109,7 +112,8 @@ const tunnelServer: FastifyPluginAsync<TunnelServerOptions> = async (app: Fastif
     wsHandler: (socket, request) => {
       const tokenRecord = request.nodeToken;
       const logger = request.log;
-      const send = (message: ChallengeMessage | WelcomeMessage | RefusedMessage) => socket.send(JSON.stringify(message));
+      const send = (message: ChallengeMessage | WelcomeMessage | RefusedMessage) =>
+        socket.send(JSON.stringify(message));
       // Frames already on the wire behind a refused one still arrive while the socket closes;
       // none of them may get a second try at the handshake.
       let refused = false;
@@ -124,19 +128,27 @@ const tunnelServer: FastifyPluginAsync<TunnelServerOptions> = async (app: Fastif
       const nonce = randomBytes(32).toString("base64url");
       const expiresAt = Date.now() + CHALLENGE_TTL_MS;
       send({ type: "challenge", nonce, gatewayId, expiresAt });
-      const handshakeTimer = setTimeout(() => refuse("handshake_timeout", "no hello before the challenge expired"), CHALLENGE_TTL_MS);
+      const handshakeTimer = setTimeout(
+        () => refuse("handshake_timeout", "no hello before the challenge expired"),
+        CHALLENGE_TTL_MS,
+      );
 
       let connection: RunnerConnection | undefined;
 
       const onHello = (frame: unknown) => {
         clearTimeout(handshakeTimer);
         const parsed = helloSchema.safeParse(frame);
-        if (!parsed.success) return refuse("bad_hello", `malformed hello: ${parsed.error.issues[0]?.message ?? "invalid"}`);
+        if (!parsed.success)
+          return refuse("bad_hello", `malformed hello: ${parsed.error.issues[0]?.message ?? "invalid"}`);
         const hello = parsed.data as HelloMessage;
         if (hello.protocolVersion !== TUNNEL_PROTOCOL_VERSION) {
-          return refuse("protocol_version", `protocol version ${hello.protocolVersion} is not ${TUNNEL_PROTOCOL_VERSION}`);
+          return refuse(
+            "protocol_version",
+            `protocol version ${hello.protocolVersion} is not ${TUNNEL_PROTOCOL_VERSION}`,
+          );
         }
-        if (hello.nonce !== nonce || consumedNonces.has(hello.nonce)) return refuse("stale_challenge", "the hello answers another challenge");
+        if (hello.nonce !== nonce || consumedNonces.has(hello.nonce))
+          return refuse("stale_challenge", "the hello answers another challenge");
         if (Date.now() > expiresAt) return refuse("stale_challenge", "the challenge expired");
         consumedNonces.set(nonce, expiresAt);
         if (!verifySignature(challengeSigningBytes(nonce, gatewayId), hello.signature, hello.wallet)) {
@@ -154,20 +166,30 @@ const tunnelServer: FastifyPluginAsync<TunnelServerOptions> = async (app: Fastif
         connection = new RunnerConnection(hello.runnerId, socket, logger);
         registry.register(hello, connection);
         send({ type: "welcome", runnerId: hello.runnerId, heartbeatIntervalMs });
-        logger.info({ runnerId: hello.runnerId, wallet: hello.wallet, engine: hello.engine, models: hello.models.map((served) => served.model) }, "runner online");
+        logger.info(
+          {
+            runnerId: hello.runnerId,
+            wallet: hello.wallet,
+            engine: hello.engine,
+            models: hello.models.map((served) => served.model),
+          },
+          "runner online",
+        );
       };
 
       const onFrame = (frame: RunnerToGatewayMessage) => {
         if (!connection) return;
         switch (frame.type) {
           case "chunk":
-            if (typeof frame.jobId === "string" && typeof frame.chunk === "object" && frame.chunk !== null) connection.handleChunk(frame);
+            if (typeof frame.jobId === "string" && typeof frame.chunk === "object" && frame.chunk !== null)
+              connection.handleChunk(frame);
             return;
           case "end":
             if (typeof frame.jobId === "string") connection.handleEnd(frame);
             return;
           case "failed":
-            if (typeof frame.jobId === "string" && typeof frame.error === "object" && frame.error !== null) connection.handleFailed(frame);
+            if (typeof frame.jobId === "string" && typeof frame.error === "object" && frame.error !== null)
+              connection.handleFailed(frame);
             return;
           case "heartbeat": {
             const heartbeat = heartbeatSchema.safeParse(frame);
@@ -211,11 +233,16 @@ const tunnelServer: FastifyPluginAsync<TunnelServerOptions> = async (app: Fastif
         registry.disconnect(connection.runnerId, connection, reason);
         logger.info({ runnerId: connection.runnerId, code }, "runner offline");
       });
-      socket.on("error", (error: Error) => logger.warn({ err: error, runnerId: connection?.runnerId }, "runner tunnel error"));
+      socket.on("error", (error: Error) =>
+        logger.warn({ err: error, runnerId: connection?.runnerId }, "runner tunnel error"),
+      );
     },
   });
 };
 
 export type TunnelSocket = WebSocket;
 
-export default fastifyPlugin(tunnelServer, { name: "hypernode-tunnel-server", dependencies: ["@fastify/websocket", "hypernode-errors"] });
+export default fastifyPlugin(tunnelServer, {
+  name: "hypernode-tunnel-server",
+  dependencies: ["@fastify/websocket", "hypernode-errors"],
+});

@@ -105,14 +105,21 @@ export const chatCompletionRequestSchema = {
     tool_choice: {
       anyOf: [
         { type: "string", enum: ["none", "auto", "required"] },
-        { type: "object", required: ["type"], properties: { type: { const: "function" }, function: { type: "object", required: ["name"] } } },
+        {
+          type: "object",
+          required: ["type"],
+          properties: { type: { const: "function" }, function: { type: "object", required: ["name"] } },
+        },
       ],
     },
     parallel_tool_calls: { type: "boolean" },
     response_format: {
       type: "object",
       required: ["type"],
-      properties: { type: { type: "string", enum: ["text", "json_object", "json_schema"] }, json_schema: { type: "object" } },
+      properties: {
+        type: { type: "string", enum: ["text", "json_object", "json_schema"] },
+        json_schema: { type: "object" },
+      },
     },
     ...sampling,
   },

@@ -4,11 +4,17 @@
  * wording, so both transports answer bad input identically.
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
-import { GatewayError, invalidRequest } from "../errors.ts";
+import { type GatewayError, invalidRequest } from "../errors.ts";
 import { chatCompletionRequestSchema, completionRequestSchema, embeddingRequestSchema } from "./requests.ts";
 
 // No coercion and no stripping: "12" is not a number and unknown fields reach the engine as sent.
-export const requestAjv = new Ajv({ allErrors: false, coerceTypes: false, removeAdditional: false, useDefaults: false, strict: false });
+export const requestAjv = new Ajv({
+  allErrors: false,
+  coerceTypes: false,
+  removeAdditional: false,
+  useDefaults: false,
+  strict: false,
+});
 
 const compiled = new Map<object, ValidateFunction>();
 
@@ -39,7 +45,10 @@ export function assertValidBody(path: GenerationPath, body: unknown): asserts bo
 export function parameterName(instancePath: string, child?: string): string {
   const segments = instancePath.split("/").filter(Boolean);
   if (child !== undefined) segments.push(child);
-  return segments.reduce((name, segment) => (/^\d+$/.test(segment) ? `${name}[${segment}]` : name ? `${name}.${segment}` : segment), "");
+  return segments.reduce(
+    (name, segment) => (/^\d+$/.test(segment) ? `${name}[${segment}]` : name ? `${name}.${segment}` : segment),
+    "",
+  );
 }
 
 export function validationError(errors: readonly ErrorObject[]): GatewayError {
@@ -54,7 +63,11 @@ export function validationError(errors: readonly ErrorObject[]): GatewayError {
     }
     case "type":
       if (!param) return invalidRequest("The request body must be a JSON object.", null, "invalid_type");
-      return invalidRequest(`Invalid type for '${where}': expected ${describeType(String(error.params.type))}.`, param, "invalid_type");
+      return invalidRequest(
+        `Invalid type for '${where}': expected ${describeType(String(error.params.type))}.`,
+        param,
+        "invalid_type",
+      );
     case "enum":
       return invalidRequest(
         `Invalid value for '${where}': expected one of ${(error.params.allowedValues as unknown[]).map((value) => `'${String(value)}'`).join(", ")}.`,
@@ -62,16 +75,28 @@ export function validationError(errors: readonly ErrorObject[]): GatewayError {
         "invalid_value",
       );
     case "const":
-      return invalidRequest(`Invalid value for '${where}': expected '${String(error.params.allowedValue)}'.`, param, "invalid_value");
+      return invalidRequest(
+        `Invalid value for '${where}': expected '${String(error.params.allowedValue)}'.`,
+        param,
+        "invalid_value",
+      );
     case "minimum":
     case "maximum":
     case "exclusiveMinimum":
     case "exclusiveMaximum":
       return invalidRequest(`Invalid '${where}': ${error.message ?? "out of range"}.`, param, "invalid_value");
     case "minItems":
-      return invalidRequest(`Invalid '${where}': empty array. Expected an array with minimum length ${String(error.params.limit)}.`, param, "empty_array");
+      return invalidRequest(
+        `Invalid '${where}': empty array. Expected an array with minimum length ${String(error.params.limit)}.`,
+        param,
+        "empty_array",
+      );
     case "maxItems":
-      return invalidRequest(`Invalid '${where}': array too long. Expected an array with maximum length ${String(error.params.limit)}.`, param, "array_above_max_length");
+      return invalidRequest(
+        `Invalid '${where}': array too long. Expected an array with maximum length ${String(error.params.limit)}.`,
+        param,
+        "array_above_max_length",
+      );
     case "minLength":
     case "maxLength":
     case "pattern":
@@ -87,7 +112,8 @@ export function validationError(errors: readonly ErrorObject[]): GatewayError {
  * `stop` with 20 items is too long. Ties keep the first (the schema's preferred branch).
  */
 function mostSpecificError(errors: readonly ErrorObject[]): ErrorObject | undefined {
-  const specificity = (error: ErrorObject) => error.instancePath.split("/").length * 2 + (error.keyword === "type" ? 0 : 1);
+  const specificity = (error: ErrorObject) =>
+    error.instancePath.split("/").length * 2 + (error.keyword === "type" ? 0 : 1);
   let best: ErrorObject | undefined;
   for (const candidate of errors) {
     if (candidate.keyword === "anyOf") continue;
@@ -97,7 +123,15 @@ function mostSpecificError(errors: readonly ErrorObject[]): ErrorObject | undefi
 }
 
 function describeType(type: string): string {
-  const names: Record<string, string> = { integer: "an integer", number: "a number", string: "a string", boolean: "a boolean", array: "an array", object: "an object", null: "null" };
+  const names: Record<string, string> = {
+    integer: "an integer",
+    number: "a number",
+    string: "a string",
+    boolean: "a boolean",
+    array: "an array",
+    object: "an object",
+    null: "null",
+  };
   return type
     .split(",")
     .map((part) => names[part] ?? part)

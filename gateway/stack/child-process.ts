@@ -40,7 +40,10 @@ export async function startChild(options: ChildOptions): Promise<StartedChild> {
   let announcement: Record<string, unknown> | undefined;
   const listening = new Promise<void>((resolve, reject) => {
     if (!options.awaitListening) return resolve();
-    const timer = setTimeout(() => reject(new Error(`${options.name} did not start within ${options.timeoutMs ?? 30_000} ms`)), options.timeoutMs ?? 30_000);
+    const timer = setTimeout(
+      () => reject(new Error(`${options.name} did not start within ${options.timeoutMs ?? 30_000} ms`)),
+      options.timeoutMs ?? 30_000,
+    );
     child.once("exit", (code) => {
       clearTimeout(timer);
       reject(new Error(`${options.name} exited with code ${code} while starting`));

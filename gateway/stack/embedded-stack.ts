@@ -65,7 +65,10 @@ export async function startEmbeddedStack(config: GatewayConfig, options: Embedde
     children.push(simulator);
     simulatorUrl = String(simulator.announcement?.url);
     const runnerOnline = new Promise<void>((resolveOnline, rejectOnline) => {
-      const timer = setTimeout(() => rejectOnline(new Error("the embedded runner did not come online within 30 s")), 30_000);
+      const timer = setTimeout(
+        () => rejectOnline(new Error("the embedded runner did not come online within 30 s")),
+        30_000,
+      );
       services.registry.once("runnerOnline", () => {
         clearTimeout(timer);
         resolveOnline();

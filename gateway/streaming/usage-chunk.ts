@@ -7,11 +7,20 @@ import type { Completion, CompletionUsage } from "openai/resources/completions";
 import type { BilledUsage, Job } from "../jobs/job.ts";
 
 export function openAiUsage(usage: BilledUsage): CompletionUsage {
-  return { prompt_tokens: usage.promptTokens, completion_tokens: usage.completionTokens, total_tokens: usage.totalTokens };
+  return {
+    prompt_tokens: usage.promptTokens,
+    completion_tokens: usage.completionTokens,
+    total_tokens: usage.totalTokens,
+  };
 }
 
 export function usageChunk(job: Job, usage: BilledUsage): ChatCompletionChunk | Completion {
-  const common = { id: job.responseId, created: Math.floor(job.createdAt / 1000), model: job.spec.model.id, usage: openAiUsage(usage) };
+  const common = {
+    id: job.responseId,
+    created: Math.floor(job.createdAt / 1000),
+    model: job.spec.model.id,
+    usage: openAiUsage(usage),
+  };
   return job.spec.operation === "completion"
     ? { ...common, object: "text_completion", choices: [] }
     : { ...common, object: "chat.completion.chunk", choices: [] };

@@ -16,7 +16,13 @@ const DEMO_KEY = "sk-hn-demo-e2e-test-key";
 
 it("starts the embedded stack, streams a chat completion with the demo key, and stops on SIGINT", async () => {
   const child = spawn(process.execPath, [BIN, "start"], {
-    env: { ...process.env, PORT: "0", HYPERNODE_DEMO_KEY: DEMO_KEY, HYPERNODE_DATA_DIR: mkdtempSync(join(tmpdir(), "hn-stack-")), LOG_LEVEL: "warn" },
+    env: {
+      ...process.env,
+      PORT: "0",
+      HYPERNODE_DEMO_KEY: DEMO_KEY,
+      HYPERNODE_DATA_DIR: mkdtempSync(join(tmpdir(), "hn-stack-")),
+      LOG_LEVEL: "warn",
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";

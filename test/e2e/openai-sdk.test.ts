@@ -58,7 +58,12 @@ describe("openai SDK against the gateway", () => {
   });
 
   it("streams without a usage chunk when include_usage is off", async () => {
-    const stream = await client.chat.completions.create({ model: "qwen2.5-7b-instruct", messages, max_tokens: 5, stream: true });
+    const stream = await client.chat.completions.create({
+      model: "qwen2.5-7b-instruct",
+      messages,
+      max_tokens: 5,
+      stream: true,
+    });
     const chunks = [];
     for await (const chunk of stream) chunks.push(chunk);
     expect(chunks.length).toBeGreaterThan(0);
@@ -66,7 +71,11 @@ describe("openai SDK against the gateway", () => {
   });
 
   it("serves legacy completions, stream and not", async () => {
-    const completion = await client.completions.create({ model: "qwen2.5-7b-instruct", prompt: "Once upon a time", max_tokens: 8 });
+    const completion = await client.completions.create({
+      model: "qwen2.5-7b-instruct",
+      prompt: "Once upon a time",
+      max_tokens: 8,
+    });
     expectOpenAiShape("CreateCompletionResponse", completion);
     expect(completion.usage?.completion_tokens).toBe(8);
     const stream = await client.completions.create({
@@ -82,11 +91,22 @@ describe("openai SDK against the gateway", () => {
   });
 
   it("serves embeddings", async () => {
-    const embeddings = await client.embeddings.create({ model: "nomic-embed-text", input: ["first text", "second text"] });
+    const embeddings = await client.embeddings.create({
+      model: "nomic-embed-text",
+      input: ["first text", "second text"],
+    });
     expectOpenAiShape("CreateEmbeddingResponse", embeddings);
     expect(embeddings.data).toHaveLength(2);
     expect(embeddings.data[0]?.embedding.length).toBeGreaterThan(0);
     expect(embeddings.usage.prompt_tokens).toBeGreaterThan(0);
+  });
+
+  it("carries a large embeddings batch through the runner tunnel", async () => {
+    // 400 × 768 floats is several MiB of JSON in one tunnel frame, above the client body limit.
+    const input = Array.from({ length: 400 }, (_, index) => `document number ${index} about GPUs and tokens`);
+    const embeddings = await client.embeddings.create({ model: "nomic-embed-text", input });
+    expect(embeddings.data).toHaveLength(400);
+    expect(embeddings.data[399]?.index).toBe(399);
   });
 
   it("lists only models a runner has ready, and retrieves one", async () => {
@@ -101,7 +121,9 @@ describe("openai SDK against the gateway", () => {
 
   it("surfaces a bad key, an unknown model and a bad body as the SDK's error classes", async () => {
     const badKey = new OpenAI({ baseURL: `${stack.url}/v1`, apiKey: "sk-hn-wrong", maxRetries: 0 });
-    await expect(badKey.chat.completions.create({ model: "qwen2.5-7b-instruct", messages })).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
+    await expect(badKey.chat.completions.create({ model: "qwen2.5-7b-instruct", messages })).rejects.toBeInstanceOf(
+      OpenAI.AuthenticationError,
+    );
     const unknown = client.chat.completions.create({ model: "gpt-17-ultra", messages });
     await expect(unknown).rejects.toBeInstanceOf(OpenAI.NotFoundError);
     await expect(unknown).rejects.toMatchObject({ code: "model_not_found", param: "model" });
@@ -111,7 +133,9 @@ describe("openai SDK against the gateway", () => {
   });
 
   it("records both token counts on the finished job", async () => {
-    const { response } = await client.chat.completions.create({ model: "qwen2.5-7b-instruct", messages, max_tokens: 6 }).withResponse();
+    const { response } = await client.chat.completions
+      .create({ model: "qwen2.5-7b-instruct", messages, max_tokens: 6 })
+      .withResponse();
     const jobId = response.headers.get("x-request-id") ?? "";
     const record = await eventually(() => stack.gateway.services.jobs.record(jobId));
     expect(record.outcome).toBe("completed");

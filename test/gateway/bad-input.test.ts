@@ -65,7 +65,8 @@ const withBody = (path: Path, changes: Record<string, unknown>, remove: string[]
 
 /** The valid body, for cases that break something other than the body. */
 const validText = (path: Path): string => JSON.stringify(VALID[path]);
-const chat = (changes: Record<string, unknown>, remove: string[] = []) => withBody("/v1/chat/completions", changes, remove);
+const chat = (changes: Record<string, unknown>, remove: string[] = []) =>
+  withBody("/v1/chat/completions", changes, remove);
 const userMessage = { role: "user", content: "hi" };
 
 function casesFor(path: Path): BadCase[] {
@@ -73,18 +74,61 @@ function casesFor(path: Path): BadCase[] {
   const otherModel = path === "/v1/embeddings" ? CHAT_MODEL : EMBEDDING_MODEL;
   return [
     { name: "malformed JSON", path, body: '{"model": "x",', status: 400, code: "invalid_json", param: null },
-    { name: "JSON with a trailing comma", path, body: '{"model": "x",}', status: 400, code: "invalid_json", param: null },
-    { name: "empty body with a JSON content type", path, body: "", status: 400, code: "invalid_json", param: null, message: /empty/ },
+    {
+      name: "JSON with a trailing comma",
+      path,
+      body: '{"model": "x",}',
+      status: 400,
+      code: "invalid_json",
+      param: null,
+    },
+    {
+      name: "empty body with a JSON content type",
+      path,
+      body: "",
+      status: 400,
+      code: "invalid_json",
+      param: null,
+      message: /empty/,
+    },
     { name: "no body at all", path, headers: auth, body: undefined, status: 400, code: "invalid_type", param: null },
     { name: "a JSON array", path, body: "[]", status: 400, code: "invalid_type", param: null, message: /JSON object/ },
     { name: "a JSON string", path, body: '"hello"', status: 400, code: "invalid_type", param: null },
     { name: "a JSON number", path, body: "42", status: 400, code: "invalid_type", param: null },
     { name: "JSON null", path, body: "null", status: 400, code: "invalid_type", param: null },
     { name: "JSON true", path, body: "true", status: 400, code: "invalid_type", param: null },
-    { name: "model missing", path, body: withBody(path, {}, ["model"]), status: 400, code: "missing_required_parameter", param: "model" },
-    { name: "model a number", path, body: withBody(path, { model: 7 }), status: 400, code: "invalid_type", param: "model" },
-    { name: "model an empty string", path, body: withBody(path, { model: "" }), status: 400, code: "invalid_value", param: "model" },
-    { name: `${needed} missing`, path, body: withBody(path, {}, [needed]), status: 400, code: "missing_required_parameter", param: needed },
+    {
+      name: "model missing",
+      path,
+      body: withBody(path, {}, ["model"]),
+      status: 400,
+      code: "missing_required_parameter",
+      param: "model",
+    },
+    {
+      name: "model a number",
+      path,
+      body: withBody(path, { model: 7 }),
+      status: 400,
+      code: "invalid_type",
+      param: "model",
+    },
+    {
+      name: "model an empty string",
+      path,
+      body: withBody(path, { model: "" }),
+      status: 400,
+      code: "invalid_value",
+      param: "model",
+    },
+    {
+      name: `${needed} missing`,
+      path,
+      body: withBody(path, {}, [needed]),
+      status: 400,
+      code: "missing_required_parameter",
+      param: needed,
+    },
     {
       name: "unknown model",
       path,
@@ -113,11 +157,19 @@ function casesFor(path: Path): BadCase[] {
     {
       name: "a body over the limit (chunked, no content-length)",
       path,
-      body: () => Readable.from([Buffer.from('{"model":"x","user":"'), Buffer.alloc(BODY_LIMIT, "x"), Buffer.from('"}')]),
+      body: () =>
+        Readable.from([Buffer.from('{"model":"x","user":"'), Buffer.alloc(BODY_LIMIT, "x"), Buffer.from('"}')]),
       status: 413,
       code: "request_too_large",
     },
-    { name: "text/plain", path, headers: { ...auth, "content-type": "text/plain" }, body: validText(path), status: 400, code: "invalid_content_type" },
+    {
+      name: "text/plain",
+      path,
+      headers: { ...auth, "content-type": "text/plain" },
+      body: validText(path),
+      status: 400,
+      code: "invalid_content_type",
+    },
     {
       name: "form-urlencoded",
       path,
@@ -126,7 +178,14 @@ function casesFor(path: Path): BadCase[] {
       status: 400,
       code: "invalid_content_type",
     },
-    { name: "a body with no content type", path, headers: { ...auth }, body: validText(path), status: 400, code: "invalid_content_type" },
+    {
+      name: "a body with no content type",
+      path,
+      headers: { ...auth },
+      body: validText(path),
+      status: 400,
+      code: "invalid_content_type",
+    },
     {
       name: "no Authorization header",
       path,
@@ -148,11 +207,20 @@ function casesFor(path: Path): BadCase[] {
     {
       name: "Basic instead of Bearer",
       path,
-      headers: { "content-type": "application/json", authorization: `Basic ${Buffer.from(`user:${TEST_API_KEY}`).toString("base64")}` },
+      headers: {
+        "content-type": "application/json",
+        authorization: `Basic ${Buffer.from(`user:${TEST_API_KEY}`).toString("base64")}`,
+      },
       body: validText(path),
       status: 401,
     },
-    { name: "'Bearer' with no token", path, headers: { "content-type": "application/json", authorization: "Bearer" }, body: validText(path), status: 401 },
+    {
+      name: "'Bearer' with no token",
+      path,
+      headers: { "content-type": "application/json", authorization: "Bearer" },
+      body: validText(path),
+      status: 401,
+    },
     {
       name: "a token with spaces in it",
       path,
@@ -183,17 +251,53 @@ function casesFor(path: Path): BadCase[] {
       body: "{not json",
       status: 401,
     },
-    { name: "GET", method: "GET", path, headers: auth, status: 404, code: "unknown_url", message: new RegExp(`GET ${path}`) },
+    {
+      name: "GET",
+      method: "GET",
+      path,
+      headers: auth,
+      status: 404,
+      code: "unknown_url",
+      message: new RegExp(`GET ${path}`),
+    },
     { name: "PUT", method: "PUT", path, status: 404, body: validText(path), code: "unknown_url" },
     { name: "DELETE", method: "DELETE", path, headers: auth, status: 404, code: "unknown_url" },
   ];
 }
 
 const CHAT_CASES: BadCase[] = [
-  { name: "messages an empty array", path: "", body: chat({ messages: [] }), status: 400, code: "empty_array", param: "messages" },
-  { name: "messages a string", path: "", body: chat({ messages: "hi" }), status: 400, code: "invalid_type", param: "messages" },
-  { name: "messages an object", path: "", body: chat({ messages: userMessage }), status: 400, code: "invalid_type", param: "messages" },
-  { name: "a message that is a string", path: "", body: chat({ messages: ["hi"] }), status: 400, code: "invalid_type", param: "messages[0]" },
+  {
+    name: "messages an empty array",
+    path: "",
+    body: chat({ messages: [] }),
+    status: 400,
+    code: "empty_array",
+    param: "messages",
+  },
+  {
+    name: "messages a string",
+    path: "",
+    body: chat({ messages: "hi" }),
+    status: 400,
+    code: "invalid_type",
+    param: "messages",
+  },
+  {
+    name: "messages an object",
+    path: "",
+    body: chat({ messages: userMessage }),
+    status: 400,
+    code: "invalid_type",
+    param: "messages",
+  },
+  {
+    name: "a message that is a string",
+    path: "",
+    body: chat({ messages: ["hi"] }),
+    status: 400,
+    code: "invalid_type",
+    param: "messages[0]",
+  },
   {
     name: "a message without role",
     path: "",
@@ -227,11 +331,46 @@ const CHAT_CASES: BadCase[] = [
     code: "invalid_value",
     param: "messages[0].content[0].type",
   },
-  { name: "max_tokens the string \"12\"", path: "", body: chat({ max_tokens: "12" }), status: 400, code: "invalid_type", param: "max_tokens" },
-  { name: "max_tokens negative", path: "", body: chat({ max_tokens: -5 }), status: 400, code: "invalid_value", param: "max_tokens" },
-  { name: "max_tokens zero", path: "", body: chat({ max_tokens: 0 }), status: 400, code: "invalid_value", param: "max_tokens" },
-  { name: "max_tokens 1.5", path: "", body: chat({ max_tokens: 1.5 }), status: 400, code: "invalid_type", param: "max_tokens" },
-  { name: "max_tokens 10^12", path: "", body: chat({ max_tokens: 1e12 }), status: 400, code: "invalid_value", param: "max_tokens" },
+  {
+    name: 'max_tokens the string "12"',
+    path: "",
+    body: chat({ max_tokens: "12" }),
+    status: 400,
+    code: "invalid_type",
+    param: "max_tokens",
+  },
+  {
+    name: "max_tokens negative",
+    path: "",
+    body: chat({ max_tokens: -5 }),
+    status: 400,
+    code: "invalid_value",
+    param: "max_tokens",
+  },
+  {
+    name: "max_tokens zero",
+    path: "",
+    body: chat({ max_tokens: 0 }),
+    status: 400,
+    code: "invalid_value",
+    param: "max_tokens",
+  },
+  {
+    name: "max_tokens 1.5",
+    path: "",
+    body: chat({ max_tokens: 1.5 }),
+    status: 400,
+    code: "invalid_type",
+    param: "max_tokens",
+  },
+  {
+    name: "max_tokens 10^12",
+    path: "",
+    body: chat({ max_tokens: 1e12 }),
+    status: 400,
+    code: "invalid_value",
+    param: "max_tokens",
+  },
   {
     name: "max_tokens equal to the context length",
     path: "",
@@ -249,8 +388,22 @@ const CHAT_CASES: BadCase[] = [
     code: "context_length_exceeded",
     param: "max_completion_tokens",
   },
-  { name: "temperature 5", path: "", body: chat({ temperature: 5 }), status: 400, code: "invalid_value", param: "temperature" },
-  { name: "temperature a string", path: "", body: chat({ temperature: "hot" }), status: 400, code: "invalid_type", param: "temperature" },
+  {
+    name: "temperature 5",
+    path: "",
+    body: chat({ temperature: 5 }),
+    status: 400,
+    code: "invalid_value",
+    param: "temperature",
+  },
+  {
+    name: "temperature a string",
+    path: "",
+    body: chat({ temperature: "hot" }),
+    status: 400,
+    code: "invalid_type",
+    param: "temperature",
+  },
   { name: "top_p 1.5", path: "", body: chat({ top_p: 1.5 }), status: 400, code: "invalid_value", param: "top_p" },
   { name: "n 0", path: "", body: chat({ n: 0 }), status: 400, code: "invalid_value", param: "n" },
   {
@@ -262,7 +415,14 @@ const CHAT_CASES: BadCase[] = [
     param: "stop",
   },
   { name: "stop a number", path: "", body: chat({ stop: 3 }), status: 400, code: "invalid_type", param: "stop" },
-  { name: "tools an object", path: "", body: chat({ tools: { type: "function" } }), status: 400, code: "invalid_type", param: "tools" },
+  {
+    name: "tools an object",
+    path: "",
+    body: chat({ tools: { type: "function" } }),
+    status: 400,
+    code: "invalid_type",
+    param: "tools",
+  },
   {
     name: "a tool without function",
     path: "",
@@ -295,8 +455,14 @@ const CHAT_CASES: BadCase[] = [
     code: "invalid_value",
     param: "tools[0].type",
   },
-  { name: "tool_choice 'sometimes'", path: "", body: chat({ tool_choice: "sometimes" }), status: 400, param: "tool_choice" },
-  { name: "stream \"yes\"", path: "", body: chat({ stream: "yes" }), status: 400, code: "invalid_type", param: "stream" },
+  {
+    name: "tool_choice 'sometimes'",
+    path: "",
+    body: chat({ tool_choice: "sometimes" }),
+    status: 400,
+    param: "tool_choice",
+  },
+  { name: 'stream "yes"', path: "", body: chat({ stream: "yes" }), status: 400, code: "invalid_type", param: "stream" },
   {
     name: "stream_options without stream",
     path: "",
@@ -331,13 +497,48 @@ const CHAT_CASES: BadCase[] = [
   },
 ].map((entry) => ({ ...entry, path: "/v1/chat/completions" }));
 
-const completion = (changes: Record<string, unknown>, remove: string[] = []) => withBody("/v1/completions", changes, remove);
+const completion = (changes: Record<string, unknown>, remove: string[] = []) =>
+  withBody("/v1/completions", changes, remove);
 const COMPLETION_CASES: BadCase[] = [
-  { name: "prompt an object", path: "", body: completion({ prompt: { text: "hi" } }), status: 400, code: "invalid_type", param: "prompt" },
-  { name: "prompt an empty array", path: "", body: completion({ prompt: [] }), status: 400, code: "empty_array", param: "prompt" },
-  { name: "prompt negative token ids", path: "", body: completion({ prompt: [1, -2] }), status: 400, param: "prompt[1]" },
-  { name: "max_tokens the string \"12\"", path: "", body: completion({ max_tokens: "12" }), status: 400, code: "invalid_type", param: "max_tokens" },
-  { name: "max_tokens zero", path: "", body: completion({ max_tokens: 0 }), status: 400, code: "invalid_value", param: "max_tokens" },
+  {
+    name: "prompt an object",
+    path: "",
+    body: completion({ prompt: { text: "hi" } }),
+    status: 400,
+    code: "invalid_type",
+    param: "prompt",
+  },
+  {
+    name: "prompt an empty array",
+    path: "",
+    body: completion({ prompt: [] }),
+    status: 400,
+    code: "empty_array",
+    param: "prompt",
+  },
+  {
+    name: "prompt negative token ids",
+    path: "",
+    body: completion({ prompt: [1, -2] }),
+    status: 400,
+    param: "prompt[1]",
+  },
+  {
+    name: 'max_tokens the string "12"',
+    path: "",
+    body: completion({ max_tokens: "12" }),
+    status: 400,
+    code: "invalid_type",
+    param: "max_tokens",
+  },
+  {
+    name: "max_tokens zero",
+    path: "",
+    body: completion({ max_tokens: 0 }),
+    status: 400,
+    code: "invalid_value",
+    param: "max_tokens",
+  },
   {
     name: "max_tokens at the context length",
     path: "",
@@ -346,9 +547,23 @@ const COMPLETION_CASES: BadCase[] = [
     code: "context_length_exceeded",
     param: "max_tokens",
   },
-  { name: "echo \"yes\"", path: "", body: completion({ echo: "yes" }), status: 400, code: "invalid_type", param: "echo" },
-  { name: "logprobs 9", path: "", body: completion({ logprobs: 9 }), status: 400, code: "invalid_value", param: "logprobs" },
-  { name: "temperature 5", path: "", body: completion({ temperature: 5 }), status: 400, code: "invalid_value", param: "temperature" },
+  { name: 'echo "yes"', path: "", body: completion({ echo: "yes" }), status: 400, code: "invalid_type", param: "echo" },
+  {
+    name: "logprobs 9",
+    path: "",
+    body: completion({ logprobs: 9 }),
+    status: 400,
+    code: "invalid_value",
+    param: "logprobs",
+  },
+  {
+    name: "temperature 5",
+    path: "",
+    body: completion({ temperature: 5 }),
+    status: 400,
+    code: "invalid_value",
+    param: "temperature",
+  },
   {
     name: "stream_options without stream",
     path: "",
@@ -361,22 +576,106 @@ const COMPLETION_CASES: BadCase[] = [
 
 const embedding = (changes: Record<string, unknown>) => withBody("/v1/embeddings", changes);
 const EMBEDDING_CASES: BadCase[] = [
-  { name: "input a number", path: "", body: embedding({ input: 5 }), status: 400, code: "invalid_type", param: "input" },
-  { name: "input an empty array", path: "", body: embedding({ input: [] }), status: 400, code: "empty_array", param: "input" },
-  { name: "input with an empty token list", path: "", body: embedding({ input: [[]] }), status: 400, code: "empty_array", param: "input[0]" },
-  { name: "input mixing strings and objects", path: "", body: embedding({ input: ["a", { text: "b" }] }), status: 400, code: "invalid_type", param: "input[1]" },
-  { name: "encoding_format 'hex'", path: "", body: embedding({ encoding_format: "hex" }), status: 400, code: "invalid_value", param: "encoding_format" },
-  { name: "dimensions 0", path: "", body: embedding({ dimensions: 0 }), status: 400, code: "invalid_value", param: "dimensions" },
-  { name: "dimensions \"12\"", path: "", body: embedding({ dimensions: "12" }), status: 400, code: "invalid_type", param: "dimensions" },
+  {
+    name: "input a number",
+    path: "",
+    body: embedding({ input: 5 }),
+    status: 400,
+    code: "invalid_type",
+    param: "input",
+  },
+  {
+    name: "input an empty array",
+    path: "",
+    body: embedding({ input: [] }),
+    status: 400,
+    code: "empty_array",
+    param: "input",
+  },
+  {
+    name: "input with an empty token list",
+    path: "",
+    body: embedding({ input: [[]] }),
+    status: 400,
+    code: "empty_array",
+    param: "input[0]",
+  },
+  {
+    name: "input mixing strings and objects",
+    path: "",
+    body: embedding({ input: ["a", { text: "b" }] }),
+    status: 400,
+    code: "invalid_type",
+    param: "input[1]",
+  },
+  {
+    name: "encoding_format 'hex'",
+    path: "",
+    body: embedding({ encoding_format: "hex" }),
+    status: 400,
+    code: "invalid_value",
+    param: "encoding_format",
+  },
+  {
+    name: "dimensions 0",
+    path: "",
+    body: embedding({ dimensions: 0 }),
+    status: 400,
+    code: "invalid_value",
+    param: "dimensions",
+  },
+  {
+    name: 'dimensions "12"',
+    path: "",
+    body: embedding({ dimensions: "12" }),
+    status: 400,
+    code: "invalid_type",
+    param: "dimensions",
+  },
 ].map((entry) => ({ ...entry, path: "/v1/embeddings" }));
 
 const OTHER_CASES: BadCase[] = [
-  { name: "an unknown /v1 URL", method: "POST", path: "/v1/chat/completion", body: chat({}), status: 404, code: "unknown_url" },
-  { name: "an unknown URL without a key", method: "GET", path: "/v2/models", headers: {}, status: 404, code: "unknown_url" },
-  { name: "a path traversal attempt", method: "GET", path: "/v1/../../etc/passwd", headers: {}, status: 404, code: "unknown_url" },
+  {
+    name: "an unknown /v1 URL",
+    method: "POST",
+    path: "/v1/chat/completion",
+    body: chat({}),
+    status: 404,
+    code: "unknown_url",
+  },
+  {
+    name: "an unknown URL without a key",
+    method: "GET",
+    path: "/v2/models",
+    headers: {},
+    status: 404,
+    code: "unknown_url",
+  },
+  {
+    name: "a path traversal attempt",
+    method: "GET",
+    path: "/v1/../../etc/passwd",
+    headers: {},
+    status: 404,
+    code: "unknown_url",
+  },
   { name: "GET /v1/models without a key", method: "GET", path: "/v1/models", headers: {}, status: 401 },
-  { name: "GET /v1/models/{id} without a key", method: "GET", path: "/v1/models/gpt-17-ultra", headers: {}, status: 401 },
-  { name: "GET an unknown model", method: "GET", path: "/v1/models/gpt-17-ultra", headers: auth, status: 404, code: "model_not_found", param: "model" },
+  {
+    name: "GET /v1/models/{id} without a key",
+    method: "GET",
+    path: "/v1/models/gpt-17-ultra",
+    headers: {},
+    status: 401,
+  },
+  {
+    name: "GET an unknown model",
+    method: "GET",
+    path: "/v1/models/gpt-17-ultra",
+    headers: auth,
+    status: 404,
+    code: "model_not_found",
+    param: "model",
+  },
   { name: "admin with an API key instead of the admin token", method: "GET", path: "/admin/runners", status: 401 },
 ];
 
@@ -409,7 +708,8 @@ function expectOpenAiError(sent: Sent, expected: Expected): void {
   expect(String(sent.headers["content-type"])).toMatch(/^application\/json/);
   expect(sent.headers["x-request-id"]).toMatch(/^[0-9a-f-]{36}$/);
   expect(validateOpenAi("ErrorResponse", sent.body), sent.text).toEqual([]);
-  const error = (sent.body as { error: { code: string | null; param: string | null; type: string; message: string } }).error;
+  const error = (sent.body as { error: { code: string | null; param: string | null; type: string; message: string } })
+    .error;
   expect(error.message.length).toBeGreaterThan(0);
   expect(error.type).toBe(expected.type ?? "invalid_request_error");
   if (expected.code !== undefined) expect(error.code, sent.text).toBe(expected.code);
@@ -433,9 +733,12 @@ describe("bad input on the /v1 generation endpoints", () => {
   });
 
   const matrix = [...PATHS.flatMap(casesFor), ...CHAT_CASES, ...COMPLETION_CASES, ...EMBEDDING_CASES, ...OTHER_CASES];
-  it.each(matrix.map((entry) => [`${entry.method ?? "POST"} ${entry.path}: ${entry.name}`, entry] as const))("%s", async (_name, entry) => {
-    expectOpenAiError(await send(entry), entry);
-  });
+  it.each(matrix.map((entry) => [`${entry.method ?? "POST"} ${entry.path}: ${entry.name}`, entry] as const))(
+    "%s",
+    async (_name, entry) => {
+      expectOpenAiError(await send(entry), entry);
+    },
+  );
 
   it("let none of the bad requests reach an engine", () => {
     expect(engineRequests()).toBe(engineRequestsBefore);
@@ -448,7 +751,11 @@ describe("bad input on the /v1 generation endpoints", () => {
   });
 
   it("ignores a client-chosen x-request-id: the id is always the gateway's own", async () => {
-    const sent = await send({ path: "/v1/chat/completions", headers: { ...jsonHeaders, "x-request-id": "attacker-chosen" }, body: chat({ messages: [] }) });
+    const sent = await send({
+      path: "/v1/chat/completions",
+      headers: { ...jsonHeaders, "x-request-id": "attacker-chosen" },
+      body: chat({ messages: [] }),
+    });
     expect(sent.headers["x-request-id"]).not.toBe("attacker-chosen");
     expect(sent.headers["x-request-id"]).toMatch(/^[0-9a-f-]{36}$/);
   });
@@ -458,9 +765,18 @@ describe("prototype pollution attempts", () => {
   const polluted = () => ({}) as Record<string, unknown>;
 
   it.each([
-    ["a top-level __proto__", `{"__proto__":{"polluted":"yes"},"model":"${CHAT_MODEL}","messages":[{"role":"user","content":"hi"}],"max_tokens":2}`],
-    ["a nested __proto__", `{"model":"${CHAT_MODEL}","messages":[{"role":"user","content":"hi","__proto__":{"polluted":"yes"}}],"max_tokens":2}`],
-    ["constructor.prototype", `{"constructor":{"prototype":{"polluted":"yes"}},"model":"${CHAT_MODEL}","messages":[{"role":"user","content":"hi"}]}`],
+    [
+      "a top-level __proto__",
+      `{"__proto__":{"polluted":"yes"},"model":"${CHAT_MODEL}","messages":[{"role":"user","content":"hi"}],"max_tokens":2}`,
+    ],
+    [
+      "a nested __proto__",
+      `{"model":"${CHAT_MODEL}","messages":[{"role":"user","content":"hi","__proto__":{"polluted":"yes"}}],"max_tokens":2}`,
+    ],
+    [
+      "constructor.prototype",
+      `{"constructor":{"prototype":{"polluted":"yes"}},"model":"${CHAT_MODEL}","messages":[{"role":"user","content":"hi"}]}`,
+    ],
   ])("refuses a body with %s as a 400 and pollutes nothing", async (_name, body) => {
     const sent = await send({ path: "/v1/chat/completions", body });
     expectOpenAiError(sent, { status: 400, code: "invalid_json", param: null });
@@ -485,10 +801,18 @@ describe("after the matrix", () => {
       const sent = await send({ path, body: validText(path) });
       expect(sent.status, sent.text).toBe(200);
       expect(sent.headers["x-request-id"]).toMatch(/^[0-9a-f-]{36}$/);
-      const schema = path === "/v1/chat/completions" ? "CreateChatCompletionResponse" : path === "/v1/completions" ? "CreateCompletionResponse" : "CreateEmbeddingResponse";
+      const schema =
+        path === "/v1/chat/completions"
+          ? "CreateChatCompletionResponse"
+          : path === "/v1/completions"
+            ? "CreateCompletionResponse"
+            : "CreateEmbeddingResponse";
       expect(validateOpenAi(schema, sent.body), sent.text).toEqual([]);
     }
-    const streamed = await send({ path: "/v1/chat/completions", body: chat({ stream: true, stream_options: { include_usage: true } }) });
+    const streamed = await send({
+      path: "/v1/chat/completions",
+      body: chat({ stream: true, stream_options: { include_usage: true } }),
+    });
     expect(streamed.status).toBe(200);
     expect(String(streamed.headers["content-type"])).toMatch(/^text\/event-stream/);
     expect(streamed.text.trimEnd().endsWith("data: [DONE]")).toBe(true);

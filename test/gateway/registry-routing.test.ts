@@ -2,8 +2,9 @@
  * The runner registry's life cycle (online, heartbeats, offline after three missed) and the
  * default routing rule.
  */
-import { describe, expect, it, vi } from "vitest";
+
 import type { FastifyBaseLogger } from "fastify";
+import { describe, expect, it, vi } from "vitest";
 import type { WebSocket } from "ws";
 import { pickLeastOutstanding } from "../../gateway/routing/least-outstanding.ts";
 import { RunnerRegistry, type RunnerState } from "../../gateway/runners/registry.ts";
@@ -41,7 +42,11 @@ describe("RunnerRegistry", () => {
     registry.on("runnerOffline", offline);
     const socket = fakeSocket();
     registry.register(hello("a"), new RunnerConnection("a", socket, silentLogger), 0);
-    registry.heartbeat("a", { type: "heartbeat", sentAt: 2_000, activeJobs: 0, models: hello("a").models, gpus: [] }, 2_000);
+    registry.heartbeat(
+      "a",
+      { type: "heartbeat", sentAt: 2_000, activeJobs: 0, models: hello("a").models, gpus: [] },
+      2_000,
+    );
     registry.sweep(4_999);
     expect(registry.get("a")?.status).toBe("online");
     registry.sweep(5_001);
@@ -55,7 +60,10 @@ describe("RunnerRegistry", () => {
     const registry = new RunnerRegistry(15_000);
     const busy = registry.register(hello("busy"), new RunnerConnection("busy", fakeSocket(), silentLogger));
     registry.register(hello("free"), new RunnerConnection("free", fakeSocket(), silentLogger));
-    registry.register(hello("other", ["mistral-7b-instruct"]), new RunnerConnection("other", fakeSocket(), silentLogger));
+    registry.register(
+      hello("other", ["mistral-7b-instruct"]),
+      new RunnerConnection("other", fakeSocket(), silentLogger),
+    );
     busy.activeJobs = 2;
     expect(registry.eligible("qwen2.5-7b-instruct", new Set()).map((runner) => runner.id)).toEqual(["free"]);
     expect(registry.eligible("qwen2.5-7b-instruct", new Set(["free"]))).toEqual([]);
@@ -78,7 +86,8 @@ describe("RunnerRegistry", () => {
 });
 
 describe("pickLeastOutstanding", () => {
-  const runner = (id: string, outstandingTokens: number, activeJobs: number) => ({ id, outstandingTokens, activeJobs }) as RunnerState;
+  const runner = (id: string, outstandingTokens: number, activeJobs: number) =>
+    ({ id, outstandingTokens, activeJobs }) as RunnerState;
 
   it("prefers fewer outstanding tokens, then fewer active jobs", () => {
     expect(pickLeastOutstanding([runner("a", 500, 1), runner("b", 100, 5), runner("c", 300, 0)])?.id).toBe("b");

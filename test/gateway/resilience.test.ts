@@ -56,7 +56,9 @@ async function* sseEvents(response: Response): AsyncGenerator<string> {
 }
 
 describe("client disconnect", () => {
-  it("stops the engine within 100 ms and bills the tokens produced", async () => {
+  // A timing bound on a shared 2-core machine: a retry absorbs a scheduler stall from a
+  // neighbouring test file, while a real regression (no cancel, or a slow path) fails every try.
+  it("stops the engine within 100 ms and bills the tokens produced", { retry: 2 }, async () => {
     stack = await startTestStack({ simulator: { perTokenLatencyMs: 10 } });
     // One ordinary request first: a fresh process's first stream pays one-time JIT costs in
     // every component at once, which is not what this measures. The cancel path is still cold.
@@ -92,7 +94,9 @@ describe("client disconnect", () => {
   it("cancels a non-streaming request whose client leaves", async () => {
     stack = await startTestStack({ simulator: { perTokenLatencyMs: 10 } });
     const abort = new AbortController();
-    const pending = post(stack.url, stack.apiKey, chatBody({ max_tokens: 2000 }), abort.signal).catch((error: unknown) => error);
+    const pending = post(stack.url, stack.apiKey, chatBody({ max_tokens: 2000 }), abort.signal).catch(
+      (error: unknown) => error,
+    );
     await eventually(() => (stack?.gateway.services.jobs.activeCount() ? true : undefined));
     await new Promise((resolve) => setTimeout(resolve, 100));
     abort.abort();
@@ -107,7 +111,19 @@ function startRunnerProcess(gatewayUrl: string, engineUrl: string): Promise<Chil
   const walletPath = join(mkdtempSync(join(tmpdir(), "hn-runner-")), "wallet.json");
   const child = spawn(
     process.execPath,
-    [BIN, "runner", "--engine", "sim", "--engine-url", engineUrl, "--gateway", gatewayUrl, "--wallet-keypair", walletPath, "--generate-wallet"],
+    [
+      BIN,
+      "runner",
+      "--engine",
+      "sim",
+      "--engine-url",
+      engineUrl,
+      "--gateway",
+      gatewayUrl,
+      "--wallet-keypair",
+      walletPath,
+      "--generate-wallet",
+    ],
     { env: { ...process.env, HN_NODE_TOKEN: TEST_NODE_TOKEN }, stdio: "ignore" },
   );
   cleanups.push(() => {
@@ -191,7 +207,11 @@ describe("runner failures", () => {
   it("passes an engine's refusal of a request through as a 400 without retrying", async () => {
     stack = await startTestStack({ runners: 2 });
     // Prompt + completion beyond the model's context: the engine refuses, another runner would too.
-    const response = await post(stack.url, stack.apiKey, chatBody({ max_tokens: 32_000, messages: [{ role: "user", content: "word ".repeat(2_000) }] }));
+    const response = await post(
+      stack.url,
+      stack.apiKey,
+      chatBody({ max_tokens: 32_000, messages: [{ role: "user", content: "word ".repeat(2_000) }] }),
+    );
     expect(response.status).toBe(400);
     const jobId = response.headers.get("x-request-id") ?? "";
     const record = await eventually(() => stack?.gateway.services.jobs.record(jobId));

@@ -58,7 +58,9 @@ class TunnelClient {
   }
 
   static async connect(token = TEST_NODE_TOKEN): Promise<TunnelClient> {
-    const socket = new WebSocket(`${stack.url.replace(/^http/, "ws")}${TUNNEL_PATH}`, { headers: { authorization: `Bearer ${token}` } });
+    const socket = new WebSocket(`${stack.url.replace(/^http/, "ws")}${TUNNEL_PATH}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
     const client = new TunnelClient(socket);
     open.push(client);
     await new Promise<void>((resolve, reject) => {
@@ -76,12 +78,18 @@ class TunnelClient {
     this.socket.send(typeof frame === "string" || Buffer.isBuffer(frame) ? frame : JSON.stringify(frame));
   }
 
-  async waitFor<T extends GatewayToRunnerMessage>(match: (frame: GatewayToRunnerMessage) => frame is T, timeoutMs = 3_000): Promise<T> {
+  async waitFor<T extends GatewayToRunnerMessage>(
+    match: (frame: GatewayToRunnerMessage) => frame is T,
+    timeoutMs = 3_000,
+  ): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const found = this.frames.find(match);
       if (found) return found;
-      if (this.closed) throw new Error(`closed (${this.closed.code} ${this.closed.reason}) before the frame; got ${JSON.stringify(this.frames)}`);
+      if (this.closed)
+        throw new Error(
+          `closed (${this.closed.code} ${this.closed.reason}) before the frame; got ${JSON.stringify(this.frames)}`,
+        );
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`no matching frame within ${timeoutMs} ms; got ${JSON.stringify(this.frames)}`);
       await new Promise<void>((resolve) => {
@@ -97,12 +105,18 @@ class TunnelClient {
   }
 
   /** The gateway's answer to a hello: welcome, or refused plus the close that must follow it. */
-  async outcome(): Promise<{ welcome: WelcomeMessage } | { refused: RefusedMessage; close: { code: number; reason: string } }> {
-    const answer = await this.waitFor((frame): frame is WelcomeMessage | RefusedMessage => frame.type === "welcome" || frame.type === "refused");
+  async outcome(): Promise<
+    { welcome: WelcomeMessage } | { refused: RefusedMessage; close: { code: number; reason: string } }
+  > {
+    const answer = await this.waitFor(
+      (frame): frame is WelcomeMessage | RefusedMessage => frame.type === "welcome" || frame.type === "refused",
+    );
     if (answer.type === "welcome") return { welcome: answer };
     const close = await Promise.race([
       this.closedPromise,
-      new Promise<never>((_, reject) => setTimeout(() => reject(new Error("refused but the socket stayed open")), 2_000)),
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error("refused but the socket stayed open")), 2_000),
+      ),
     ]);
     return { refused: answer, close };
   }
@@ -121,7 +135,11 @@ class TunnelClient {
 let runnerCounter = 0;
 
 /** A hello that answers `challenge` correctly for `wallet`; `changes` break one thing. */
-function helloFor(challenge: ChallengeMessage, wallet: WalletKeypair, changes: Partial<HelloMessage> = {}): HelloMessage {
+function helloFor(
+  challenge: ChallengeMessage,
+  wallet: WalletKeypair,
+  changes: Partial<HelloMessage> = {},
+): HelloMessage {
   runnerCounter++;
   return {
     type: "hello",
@@ -162,10 +180,18 @@ async function expectRefused(client: TunnelClient, code: string): Promise<void> 
 
 const registered = (runnerId: string) => stack.gateway.services.registry.get(runnerId);
 
-async function adminRunners(): Promise<{ id: string; wallet: string; status: string; connected: boolean; models: { model: string }[] }[]> {
-  const response = await request(`${stack.url}/admin/runners`, { headers: { authorization: `Bearer ${stack.adminToken}` } });
+async function adminRunners(): Promise<
+  { id: string; wallet: string; status: string; connected: boolean; models: { model: string }[] }[]
+> {
+  const response = await request(`${stack.url}/admin/runners`, {
+    headers: { authorization: `Bearer ${stack.adminToken}` },
+  });
   expect(response.statusCode).toBe(200);
-  return ((await response.body.json()) as { runners: { id: string; wallet: string; status: string; connected: boolean; models: { model: string }[] }[] }).runners;
+  return (
+    (await response.body.json()) as {
+      runners: { id: string; wallet: string; status: string; connected: boolean; models: { model: string }[] }[];
+    }
+  ).runners;
 }
 
 async function servedModelIds(): Promise<string[]> {
@@ -212,7 +238,9 @@ describe("runner tunnel: the node token at the upgrade", () => {
   });
 
   it("answers a plain HTTP GET (no upgrade) with 426 in OpenAI's envelope, after the token check", async () => {
-    const response = await request(`${stack.url}${TUNNEL_PATH}`, { headers: { authorization: `Bearer ${TEST_NODE_TOKEN}` } });
+    const response = await request(`${stack.url}${TUNNEL_PATH}`, {
+      headers: { authorization: `Bearer ${TEST_NODE_TOKEN}` },
+    });
     const body = (await response.body.json()) as { error: { code: string | null } };
     expect(response.statusCode).toBe(426);
     expect(response.headers.upgrade).toBe("websocket");
@@ -266,7 +294,9 @@ describe("runner tunnel: proving the wallet", () => {
     expect(models).not.toContain("llama-3.2-3b-instruct");
 
     // The admin view needs the admin token.
-    const withApiKey = await request(`${stack.url}/admin/runners`, { headers: { authorization: `Bearer ${stack.apiKey}` } });
+    const withApiKey = await request(`${stack.url}/admin/runners`, {
+      headers: { authorization: `Bearer ${stack.apiKey}` },
+    });
     expect(withApiKey.statusCode).toBe(401);
     await withApiKey.body.dump();
 
@@ -283,7 +313,9 @@ describe("runner tunnel: proving the wallet", () => {
     const challenge = await client.challenge();
     const claimed = generateKeypair();
     const signer = generateKeypair();
-    const hello = helloFor(challenge, claimed, { signature: encodeSignature(signer.sign(challengeSigningBytes(challenge.nonce, challenge.gatewayId))) });
+    const hello = helloFor(challenge, claimed, {
+      signature: encodeSignature(signer.sign(challengeSigningBytes(challenge.nonce, challenge.gatewayId))),
+    });
     client.send(hello);
     await expectRefused(client, "bad_signature");
     expect(registered(hello.runnerId)).toBeUndefined();
@@ -404,20 +436,59 @@ describe("runner tunnel: malformed handshakes", () => {
 
   it.each<[string, (challenge: ChallengeMessage) => unknown, string]>([
     ["a hello without wallet", (challenge) => ({ ...helloFor(challenge, wallet), wallet: undefined }), "bad_hello"],
-    ["a wallet that is not an address", (challenge) => helloFor(challenge, wallet, { wallet: "not-a-wallet" }), "bad_hello"],
-    ["a 44-character wallet that is not base58", (challenge) => helloFor(challenge, wallet, { wallet: "0".repeat(44) }), "bad_signature"],
-    ["a signature that is not base58", (challenge) => helloFor(challenge, wallet, { signature: "0OIl".repeat(20) }), "bad_signature"],
+    [
+      "a wallet that is not an address",
+      (challenge) => helloFor(challenge, wallet, { wallet: "not-a-wallet" }),
+      "bad_hello",
+    ],
+    [
+      "a 44-character wallet that is not base58",
+      (challenge) => helloFor(challenge, wallet, { wallet: "0".repeat(44) }),
+      "bad_signature",
+    ],
+    [
+      "a signature that is not base58",
+      (challenge) => helloFor(challenge, wallet, { signature: "0OIl".repeat(20) }),
+      "bad_signature",
+    ],
     ["an empty signature", (challenge) => helloFor(challenge, wallet, { signature: "" }), "bad_hello"],
     ["no nonce", (challenge) => ({ ...helloFor(challenge, wallet), nonce: undefined }), "bad_hello"],
     ["a runner id with spaces", (challenge) => helloFor(challenge, wallet, { runnerId: "rig one" }), "bad_hello"],
-    ["a runner id of 200 characters", (challenge) => helloFor(challenge, wallet, { runnerId: "r".repeat(200) }), "bad_hello"],
+    [
+      "a runner id of 200 characters",
+      (challenge) => helloFor(challenge, wallet, { runnerId: "r".repeat(200) }),
+      "bad_hello",
+    ],
     ["an unknown engine", (challenge) => ({ ...helloFor(challenge, wallet), engine: "tgi" }), "bad_hello"],
-    ["models that are not an array", (challenge) => ({ ...helloFor(challenge, wallet), models: "all of them" }), "bad_hello"],
-    ["a model in an unknown state", (challenge) => ({ ...helloFor(challenge, wallet), models: [{ model: "m", engineModel: "m", state: "warm" }] }), "bad_hello"],
-    ["a GPU with negative memory", (challenge) => ({ ...helloFor(challenge, wallet), gpus: [{ index: 0, name: "x", memoryTotalMiB: -1, memoryFreeMiB: 0 }] }), "bad_hello"],
+    [
+      "models that are not an array",
+      (challenge) => ({ ...helloFor(challenge, wallet), models: "all of them" }),
+      "bad_hello",
+    ],
+    [
+      "a model in an unknown state",
+      (challenge) => ({ ...helloFor(challenge, wallet), models: [{ model: "m", engineModel: "m", state: "warm" }] }),
+      "bad_hello",
+    ],
+    [
+      "a GPU with negative memory",
+      (challenge) => ({
+        ...helloFor(challenge, wallet),
+        gpus: [{ index: 0, name: "x", memoryTotalMiB: -1, memoryFreeMiB: 0 }],
+      }),
+      "bad_hello",
+    ],
     ["maxConcurrentJobs 0", (challenge) => helloFor(challenge, wallet, { maxConcurrentJobs: 0 }), "bad_hello"],
-    ["protocol version 2", (challenge) => helloFor(challenge, wallet, { protocolVersion: TUNNEL_PROTOCOL_VERSION + 1 }), "protocol_version"],
-    ["a heartbeat before hello", () => ({ type: "heartbeat", sentAt: Date.now(), activeJobs: 0, models: [], gpus: [] }), "expected_hello"],
+    [
+      "protocol version 2",
+      (challenge) => helloFor(challenge, wallet, { protocolVersion: TUNNEL_PROTOCOL_VERSION + 1 }),
+      "protocol_version",
+    ],
+    [
+      "a heartbeat before hello",
+      () => ({ type: "heartbeat", sentAt: Date.now(), activeJobs: 0, models: [], gpus: [] }),
+      "expected_hello",
+    ],
     ["a chunk before hello", () => ({ type: "chunk", jobId: "j", chunk: {} }), "expected_hello"],
     ["a frame without type", (challenge) => ({ ...helloFor(challenge, wallet), type: undefined }), "expected_hello"],
     ["a JSON array", () => "[]", "expected_hello"],
@@ -454,7 +525,11 @@ describe("runner tunnel: the gateway after all that", () => {
     const response = await request(`${stack.url}/v1/chat/completions`, {
       method: "POST",
       headers: { authorization: `Bearer ${stack.apiKey}`, "content-type": "application/json" },
-      body: JSON.stringify({ model: "qwen2.5-7b-instruct", messages: [{ role: "user", content: "hi" }], max_tokens: 3 }),
+      body: JSON.stringify({
+        model: "qwen2.5-7b-instruct",
+        messages: [{ role: "user", content: "hi" }],
+        max_tokens: 3,
+      }),
     });
     expect(response.statusCode).toBe(200);
     await response.body.dump();

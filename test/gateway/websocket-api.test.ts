@@ -19,7 +19,12 @@ interface ChunkFrame {
   chunk: {
     id: string;
     object: string;
-    choices: { index: number; delta?: { role?: string; content?: string | null }; text?: string; finish_reason: string | null }[];
+    choices: {
+      index: number;
+      delta?: { role?: string; content?: string | null };
+      text?: string;
+      finish_reason: string | null;
+    }[];
     usage?: Usage | null;
   };
 }
@@ -31,7 +36,13 @@ interface Usage {
 interface ResponseFrame {
   type: "response";
   id: string;
-  response: { id: string; object: string; usage: Usage; choices?: { message?: { content: string | null }; text?: string }[]; data?: unknown[] };
+  response: {
+    id: string;
+    object: string;
+    usage: Usage;
+    choices?: { message?: { content: string | null }; text?: string }[];
+    data?: unknown[];
+  };
 }
 interface DoneFrame {
   type: "done";
@@ -63,7 +74,9 @@ class WsClient {
   }
 
   static async open(url: string, key: string): Promise<WsClient> {
-    const socket = new WebSocket(`${url.replace(/^http/, "ws")}/v1/ws`, { headers: { authorization: `Bearer ${key}` } });
+    const socket = new WebSocket(`${url.replace(/^http/, "ws")}/v1/ws`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
     const client = new WsClient(socket);
     await new Promise<void>((resolve, reject) => {
       socket.once("open", () => resolve());
@@ -82,14 +95,22 @@ class WsClient {
   }
 
   /** Waits for the first frame from `from` on that matches. */
-  async waitFor<T extends ServerFrame>(match: (frame: ServerFrame) => frame is T, from = 0, timeoutMs = 5_000): Promise<T> {
+  async waitFor<T extends ServerFrame>(
+    match: (frame: ServerFrame) => frame is T,
+    from = 0,
+    timeoutMs = 5_000,
+  ): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const found = this.frames.slice(from).find(match);
       if (found) return found;
-      if (this.closed) throw new Error(`socket closed (${this.closed.code} ${this.closed.reason}) before the frame came`);
+      if (this.closed)
+        throw new Error(`socket closed (${this.closed.code} ${this.closed.reason}) before the frame came`);
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no matching frame within ${timeoutMs} ms; got ${JSON.stringify(this.frames.slice(from)).slice(0, 500)}`);
+      if (left <= 0)
+        throw new Error(
+          `no matching frame within ${timeoutMs} ms; got ${JSON.stringify(this.frames.slice(from)).slice(0, 500)}`,
+        );
       await new Promise<void>((resolve) => {
         const wake = () => {
           clearTimeout(timer);
@@ -104,7 +125,11 @@ class WsClient {
 
   /** The terminal frame (response, done or error) for a request id. */
   finished(id: string, from = 0, timeoutMs = 5_000): Promise<ResponseFrame | DoneFrame | ErrorFrame> {
-    return this.waitFor((frame): frame is ResponseFrame | DoneFrame | ErrorFrame => frame.id === id && frame.type !== "chunk", from, timeoutMs);
+    return this.waitFor(
+      (frame): frame is ResponseFrame | DoneFrame | ErrorFrame => frame.id === id && frame.type !== "chunk",
+      from,
+      timeoutMs,
+    );
   }
 
   async close(): Promise<void> {
@@ -119,7 +144,10 @@ class WsClient {
   }
 }
 
-const isError = (id: string | null) => (frame: ServerFrame): frame is ErrorFrame => frame.type === "error" && frame.id === id;
+const isError =
+  (id: string | null) =>
+  (frame: ServerFrame): frame is ErrorFrame =>
+    frame.type === "error" && frame.id === id;
 
 let stack: TestStack;
 const clients: WsClient[] = [];
@@ -239,10 +267,27 @@ describe("WebSocket API: many requests on one socket", () => {
   it("streams concurrent requests, each with its own chunks in order and a done", async () => {
     const client = await connect();
     const requests = [
-      { id: "req-a", body: chatBody("Tell me about GPUs.", { max_tokens: 6, stream: true, stream_options: { include_usage: true } }) },
+      {
+        id: "req-a",
+        body: chatBody("Tell me about GPUs.", { max_tokens: 6, stream: true, stream_options: { include_usage: true } }),
+      },
       { id: "req-b", body: chatBody("Tell me about CPUs.", { max_tokens: 9, stream: true }) },
-      { id: "req-c", body: chatBody("Tell me about TPUs.", { max_tokens: 12, stream: true, stream_options: { include_usage: true } }) },
-      { id: "req-d", body: chatBody("Tell me about NPUs.", { max_tokens: 15, stream: true, stream_options: { include_usage: false } }) },
+      {
+        id: "req-c",
+        body: chatBody("Tell me about TPUs.", {
+          max_tokens: 12,
+          stream: true,
+          stream_options: { include_usage: true },
+        }),
+      },
+      {
+        id: "req-d",
+        body: chatBody("Tell me about NPUs.", {
+          max_tokens: 15,
+          stream: true,
+          stream_options: { include_usage: false },
+        }),
+      },
     ];
     for (const { id, body } of requests) client.send({ type: "request", id, path: "/v1/chat/completions", body });
     const ends = await Promise.all(requests.map(({ id }) => client.finished(id)));
@@ -266,7 +311,11 @@ describe("WebSocket API: many requests on one socket", () => {
       const includeUsage = (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
       const content = includeUsage ? chunks.slice(0, -1) : chunks;
       expect(content[0]?.chunk.choices[0]?.delta?.role).toBe("assistant");
-      expect(content.filter((frame) => frame.chunk.choices[0]?.finish_reason).map((frame) => frame.chunk.choices[0]?.finish_reason)).toEqual(["length"]);
+      expect(
+        content
+          .filter((frame) => frame.chunk.choices[0]?.finish_reason)
+          .map((frame) => frame.chunk.choices[0]?.finish_reason),
+      ).toEqual(["length"]);
       expect(content.at(-1)?.chunk.choices[0]?.finish_reason).toBe("length");
       const done = frames.at(-1) as DoneFrame;
       if (includeUsage) {
@@ -286,12 +335,18 @@ describe("WebSocket API: many requests on one socket", () => {
     }
     // They really ran side by side: every request had output before the first one finished.
     const firstDone = client.frames.findIndex((frame) => frame.type === "done");
-    for (const { id } of requests) expect(client.frames.slice(0, firstDone).some((frame) => frame.id === id && frame.type === "chunk")).toBe(true);
+    for (const { id } of requests)
+      expect(client.frames.slice(0, firstDone).some((frame) => frame.id === id && frame.type === "chunk")).toBe(true);
   });
 
   it("answers a non-streaming request with one response frame", async () => {
     const client = await connect();
-    client.send({ type: "request", id: "whole", path: "/v1/chat/completions", body: chatBody("Hello there.", { max_tokens: 5 }) });
+    client.send({
+      type: "request",
+      id: "whole",
+      path: "/v1/chat/completions",
+      body: chatBody("Hello there.", { max_tokens: 5 }),
+    });
     const frame = await client.finished("whole");
     expect(frame.type).toBe("response");
     const response = (frame as ResponseFrame).response;
@@ -302,8 +357,18 @@ describe("WebSocket API: many requests on one socket", () => {
 
   it("serves /v1/completions (streamed) and /v1/embeddings over the same socket", async () => {
     const client = await connect();
-    client.send({ type: "request", id: "cmpl", path: "/v1/completions", body: { model: CHAT_MODEL, prompt: "Once", max_tokens: 4, stream: true } });
-    client.send({ type: "request", id: "emb", path: "/v1/embeddings", body: { model: "nomic-embed-text", input: ["one", "two"] } });
+    client.send({
+      type: "request",
+      id: "cmpl",
+      path: "/v1/completions",
+      body: { model: CHAT_MODEL, prompt: "Once", max_tokens: 4, stream: true },
+    });
+    client.send({
+      type: "request",
+      id: "emb",
+      path: "/v1/embeddings",
+      body: { model: "nomic-embed-text", input: ["one", "two"] },
+    });
     const [completion, embedding] = await Promise.all([client.finished("cmpl"), client.finished("emb")]);
     expect(completion.type).toBe("done");
     const chunks = client.framesFor("cmpl").filter((frame): frame is ChunkFrame => frame.type === "chunk");
@@ -311,7 +376,10 @@ describe("WebSocket API: many requests on one socket", () => {
     // OpenAI's spec types a legacy completion's finish_reason as non-null, yet its streams send
     // null until the last chunk (as SSE here does too); check everything else against the spec.
     for (const frame of chunks) {
-      const choices = frame.chunk.choices.map((choice) => ({ ...choice, finish_reason: choice.finish_reason ?? "length" }));
+      const choices = frame.chunk.choices.map((choice) => ({
+        ...choice,
+        finish_reason: choice.finish_reason ?? "length",
+      }));
       expectOpenAiShape("CreateCompletionResponse", { ...frame.chunk, choices });
     }
     expect(chunks.map((frame) => frame.chunk.choices[0]?.finish_reason ?? null).filter(Boolean)).toEqual(["length"]);
@@ -322,7 +390,8 @@ describe("WebSocket API: many requests on one socket", () => {
 });
 
 describe("WebSocket API: cancel", () => {
-  const chunkCount = (client: WsClient, id: string) => client.framesFor(id).filter((frame) => frame.type === "chunk").length;
+  const chunkCount = (client: WsClient, id: string) =>
+    client.framesFor(id).filter((frame) => frame.type === "chunk").length;
 
   it("stops a long streaming request down to the engine, and bills what was produced", async () => {
     const client = await connect();
@@ -349,13 +418,17 @@ describe("WebSocket API: cancel", () => {
     const frames = client.framesFor("long");
     expect(frames.at(-1)).toBe(end);
     expect(frames.filter((frame) => frame.type !== "chunk")).toHaveLength(1);
-    const contentChunks = frames.filter((frame): frame is ChunkFrame => frame.type === "chunk" && Boolean(frame.chunk.choices[0]?.delta?.content));
+    const contentChunks = frames.filter(
+      (frame): frame is ChunkFrame => frame.type === "chunk" && Boolean(frame.chunk.choices[0]?.delta?.content),
+    );
     expect(contentChunks.length).toBeLessThan(100);
     const usage = (end as DoneFrame).usage;
     expect(usage?.completion_tokens).toBeGreaterThanOrEqual(contentChunks.length);
     expect(usage?.completion_tokens).toBeLessThan(100);
     // The gateway books it as cancelled, charging what the client was told.
-    const jobId = first.chunk.id.replace(/^chatcmpl-/, "").replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, "$1-$2-$3-$4-$5");
+    const jobId = first.chunk.id
+      .replace(/^chatcmpl-/, "")
+      .replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, "$1-$2-$3-$4-$5");
     const job = await eventually(() => stack.gateway.services.jobs.record(jobId));
     expect(job.outcome).toBe("cancelled");
     expect(job.tokenUsage.completionTokens).toBe(usage?.completion_tokens);
@@ -366,7 +439,12 @@ describe("WebSocket API: cancel", () => {
     const client = await connect();
     const cancelledBefore = stack.simulator.stats().cancelledRequests;
     const activeBefore = stack.simulator.stats().activeRequests;
-    client.send({ type: "request", id: "long-whole", path: "/v1/chat/completions", body: longBody("Write a saga.", 5_000) });
+    client.send({
+      type: "request",
+      id: "long-whole",
+      path: "/v1/chat/completions",
+      body: longBody("Write a saga.", 5_000),
+    });
     await eventually(() => (stack.simulator.stats().activeRequests > activeBefore ? true : undefined), 2_000);
     await new Promise((resolve) => setTimeout(resolve, 50));
     client.send({ type: "cancel", id: "long-whole" });
@@ -381,8 +459,18 @@ describe("WebSocket API: cancel", () => {
   it("cancels only the named request, and ignores a cancel for an unknown id", async () => {
     const client = await connect();
     client.send({ type: "cancel", id: "never-sent" });
-    client.send({ type: "request", id: "keep", path: "/v1/chat/completions", body: longBody("Keep going.", 20, { stream: true }) });
-    client.send({ type: "request", id: "drop", path: "/v1/chat/completions", body: longBody("Stop soon.", 2_000, { stream: true }) });
+    client.send({
+      type: "request",
+      id: "keep",
+      path: "/v1/chat/completions",
+      body: longBody("Keep going.", 20, { stream: true }),
+    });
+    client.send({
+      type: "request",
+      id: "drop",
+      path: "/v1/chat/completions",
+      body: longBody("Stop soon.", 2_000, { stream: true }),
+    });
     await client.waitFor((frame): frame is ChunkFrame => frame.id === "drop" && frame.type === "chunk");
     client.send({ type: "cancel", id: "drop" });
     const kept = await client.finished("keep");
@@ -397,64 +485,231 @@ describe("WebSocket API: cancel", () => {
     const client = await connect();
     const cancelledBefore = stack.simulator.stats().cancelledRequests;
     for (const id of ["gone-1", "gone-2"]) {
-      client.send({ type: "request", id, path: "/v1/chat/completions", body: longBody(`Endless ${id}.`, 5_000, { stream: true }) });
+      client.send({
+        type: "request",
+        id,
+        path: "/v1/chat/completions",
+        body: longBody(`Endless ${id}.`, 5_000, { stream: true }),
+      });
     }
-    await Promise.all(["gone-1", "gone-2"].map((id) => client.waitFor((frame): frame is ChunkFrame => frame.id === id && frame.type === "chunk")));
+    await Promise.all(
+      ["gone-1", "gone-2"].map((id) =>
+        client.waitFor((frame): frame is ChunkFrame => frame.id === id && frame.type === "chunk"),
+      ),
+    );
     await client.close();
-    await eventually(() => (stack.simulator.stats().cancelledRequests >= cancelledBefore + 2 ? true : undefined), 2_000);
+    await eventually(
+      () => (stack.simulator.stats().cancelledRequests >= cancelledBefore + 2 ? true : undefined),
+      2_000,
+    );
   });
 });
 
 describe("WebSocket API: bad frames", () => {
   const validBody = chatBody("hi");
-  const cases: { name: string; frame: unknown; id: string | null; status: number; code?: string | null; param?: string | null }[] = [
+  const cases: {
+    name: string;
+    frame: unknown;
+    id: string | null;
+    status: number;
+    code?: string | null;
+    param?: string | null;
+  }[] = [
     { name: "non-JSON text", frame: "this is not json", id: null, status: 400, code: "invalid_json" },
     { name: "truncated JSON", frame: '{"type":"request","id":"t"', id: null, status: 400, code: "invalid_json" },
-    { name: "a binary frame", frame: Buffer.from(JSON.stringify({ type: "request", id: "bin", path: "/v1/chat/completions", body: validBody })), id: null, status: 400 },
+    {
+      name: "a binary frame",
+      frame: Buffer.from(JSON.stringify({ type: "request", id: "bin", path: "/v1/chat/completions", body: validBody })),
+      id: null,
+      status: 400,
+    },
     { name: "a JSON array", frame: "[1,2,3]", id: null, status: 400 },
     { name: "a JSON string", frame: '"request"', id: null, status: 400 },
     { name: "JSON null", frame: "null", id: null, status: 400 },
-    { name: "a frame without id", frame: { type: "request", path: "/v1/chat/completions", body: validBody }, id: null, status: 400, param: "id" },
-    { name: "a numeric id", frame: { type: "request", id: 7, path: "/v1/chat/completions", body: validBody }, id: null, status: 400, param: "id" },
-    { name: "an empty id", frame: { type: "request", id: "", path: "/v1/chat/completions", body: validBody }, id: null, status: 400, param: "id" },
-    { name: "an id over 128 characters", frame: { type: "request", id: "x".repeat(129), path: "/v1/chat/completions", body: validBody }, id: null, status: 400, param: "id" },
-    { name: "an unknown type", frame: { type: "subscribe", id: "sub" }, id: "sub", status: 400, code: "invalid_value", param: "type" },
+    {
+      name: "a frame without id",
+      frame: { type: "request", path: "/v1/chat/completions", body: validBody },
+      id: null,
+      status: 400,
+      param: "id",
+    },
+    {
+      name: "a numeric id",
+      frame: { type: "request", id: 7, path: "/v1/chat/completions", body: validBody },
+      id: null,
+      status: 400,
+      param: "id",
+    },
+    {
+      name: "an empty id",
+      frame: { type: "request", id: "", path: "/v1/chat/completions", body: validBody },
+      id: null,
+      status: 400,
+      param: "id",
+    },
+    {
+      name: "an id over 128 characters",
+      frame: { type: "request", id: "x".repeat(129), path: "/v1/chat/completions", body: validBody },
+      id: null,
+      status: 400,
+      param: "id",
+    },
+    {
+      name: "an unknown type",
+      frame: { type: "subscribe", id: "sub" },
+      id: "sub",
+      status: 400,
+      code: "invalid_value",
+      param: "type",
+    },
     { name: "no type", frame: { id: "notype" }, id: "notype", status: 400, param: "type" },
-    { name: "a type smuggled in __proto__", frame: '{"__proto__":{"type":"request"},"id":"proto"}', id: "proto", status: 400, param: "type" },
-    { name: "a path that is not a generation path", frame: { type: "request", id: "path", path: "/v1/models", body: validBody }, id: "path", status: 400, code: "invalid_value", param: "path" },
-    { name: "a path traversal", frame: { type: "request", id: "trav", path: "/v1/chat/completions/../../admin/runners", body: validBody }, id: "trav", status: 400, param: "path" },
-    { name: "no path", frame: { type: "request", id: "nopath", body: validBody }, id: "nopath", status: 400, param: "path" },
-    { name: "a path named like an Object method", frame: { type: "request", id: "ctor", path: "constructor", body: validBody }, id: "ctor", status: 400, param: "path" },
-    { name: "no body", frame: { type: "request", id: "nobody", path: "/v1/chat/completions" }, id: "nobody", status: 400, code: "invalid_type", param: null },
-    { name: "a body that is an array", frame: { type: "request", id: "arr", path: "/v1/chat/completions", body: [] }, id: "arr", status: 400, code: "invalid_type" },
-    { name: "empty messages", frame: { type: "request", id: "empty", path: "/v1/chat/completions", body: { ...validBody, messages: [] } }, id: "empty", status: 400, code: "empty_array", param: "messages" },
-    { name: "a bad role", frame: { type: "request", id: "role", path: "/v1/chat/completions", body: chatBody("x", { messages: [{ role: "robot", content: "x" }] }) }, id: "role", status: 400, param: "messages[0].role" },
-    { name: "max_tokens \"12\"", frame: { type: "request", id: "mt", path: "/v1/chat/completions", body: { ...validBody, max_tokens: "12" } }, id: "mt", status: 400, code: "invalid_type", param: "max_tokens" },
-    { name: "stream_options without stream", frame: { type: "request", id: "so", path: "/v1/chat/completions", body: { ...validBody, stream_options: { include_usage: true } } }, id: "so", status: 400, param: "stream_options" },
-    { name: "an unknown model", frame: { type: "request", id: "model", path: "/v1/chat/completions", body: { ...validBody, model: "gpt-17-ultra" } }, id: "model", status: 404, code: "model_not_found", param: "model" },
-    { name: "a chat model for embeddings", frame: { type: "request", id: "kind", path: "/v1/embeddings", body: { model: CHAT_MODEL, input: "x" } }, id: "kind", status: 400, code: "model_not_supported", param: "model" },
+    {
+      name: "a type smuggled in __proto__",
+      frame: '{"__proto__":{"type":"request"},"id":"proto"}',
+      id: "proto",
+      status: 400,
+      param: "type",
+    },
+    {
+      name: "a path that is not a generation path",
+      frame: { type: "request", id: "path", path: "/v1/models", body: validBody },
+      id: "path",
+      status: 400,
+      code: "invalid_value",
+      param: "path",
+    },
+    {
+      name: "a path traversal",
+      frame: { type: "request", id: "trav", path: "/v1/chat/completions/../../admin/runners", body: validBody },
+      id: "trav",
+      status: 400,
+      param: "path",
+    },
+    {
+      name: "no path",
+      frame: { type: "request", id: "nopath", body: validBody },
+      id: "nopath",
+      status: 400,
+      param: "path",
+    },
+    {
+      name: "a path named like an Object method",
+      frame: { type: "request", id: "ctor", path: "constructor", body: validBody },
+      id: "ctor",
+      status: 400,
+      param: "path",
+    },
+    {
+      name: "no body",
+      frame: { type: "request", id: "nobody", path: "/v1/chat/completions" },
+      id: "nobody",
+      status: 400,
+      code: "invalid_type",
+      param: null,
+    },
+    {
+      name: "a body that is an array",
+      frame: { type: "request", id: "arr", path: "/v1/chat/completions", body: [] },
+      id: "arr",
+      status: 400,
+      code: "invalid_type",
+    },
+    {
+      name: "empty messages",
+      frame: { type: "request", id: "empty", path: "/v1/chat/completions", body: { ...validBody, messages: [] } },
+      id: "empty",
+      status: 400,
+      code: "empty_array",
+      param: "messages",
+    },
+    {
+      name: "a bad role",
+      frame: {
+        type: "request",
+        id: "role",
+        path: "/v1/chat/completions",
+        body: chatBody("x", { messages: [{ role: "robot", content: "x" }] }),
+      },
+      id: "role",
+      status: 400,
+      param: "messages[0].role",
+    },
+    {
+      name: 'max_tokens "12"',
+      frame: { type: "request", id: "mt", path: "/v1/chat/completions", body: { ...validBody, max_tokens: "12" } },
+      id: "mt",
+      status: 400,
+      code: "invalid_type",
+      param: "max_tokens",
+    },
+    {
+      name: "stream_options without stream",
+      frame: {
+        type: "request",
+        id: "so",
+        path: "/v1/chat/completions",
+        body: { ...validBody, stream_options: { include_usage: true } },
+      },
+      id: "so",
+      status: 400,
+      param: "stream_options",
+    },
+    {
+      name: "an unknown model",
+      frame: {
+        type: "request",
+        id: "model",
+        path: "/v1/chat/completions",
+        body: { ...validBody, model: "gpt-17-ultra" },
+      },
+      id: "model",
+      status: 404,
+      code: "model_not_found",
+      param: "model",
+    },
+    {
+      name: "a chat model for embeddings",
+      frame: { type: "request", id: "kind", path: "/v1/embeddings", body: { model: CHAT_MODEL, input: "x" } },
+      id: "kind",
+      status: 400,
+      code: "model_not_supported",
+      param: "model",
+    },
   ];
 
-  it.each(cases.map((entry) => [entry.name, entry] as const))("answers %s with an error frame and keeps the socket usable", async (_name, entry) => {
-    const client = await connect();
-    const from = client.frames.length;
-    client.send(entry.frame);
-    const error = await client.waitFor(isError(entry.id), from);
-    expect(error.status).toBe(entry.status);
-    expect(validateOpenAi("ErrorResponse", { error: error.error }), JSON.stringify(error)).toEqual([]);
-    if (entry.code !== undefined) expect(error.error.code, JSON.stringify(error)).toBe(entry.code);
-    if (entry.param !== undefined) expect(error.error.param, JSON.stringify(error)).toBe(entry.param);
-    await expectUsable(client, `ok-${client.frames.length}`);
-    // The bad frame produced exactly one frame, and nothing ran for it.
-    expect(client.frames.filter((frame) => frame.type === "error")).toHaveLength(1);
-    await client.close();
-  });
+  it.each(cases.map((entry) => [entry.name, entry] as const))(
+    "answers %s with an error frame and keeps the socket usable",
+    async (_name, entry) => {
+      const client = await connect();
+      const from = client.frames.length;
+      client.send(entry.frame);
+      const error = await client.waitFor(isError(entry.id), from);
+      expect(error.status).toBe(entry.status);
+      expect(validateOpenAi("ErrorResponse", { error: error.error }), JSON.stringify(error)).toEqual([]);
+      if (entry.code !== undefined) expect(error.error.code, JSON.stringify(error)).toBe(entry.code);
+      if (entry.param !== undefined) expect(error.error.param, JSON.stringify(error)).toBe(entry.param);
+      await expectUsable(client, `ok-${client.frames.length}`);
+      // The bad frame produced exactly one frame, and nothing ran for it.
+      expect(client.frames.filter((frame) => frame.type === "error")).toHaveLength(1);
+      await client.close();
+    },
+  );
 
   it("refuses a duplicate id while the first request runs, and the first still finishes", async () => {
     const client = await connect();
-    client.send({ type: "request", id: "dup", path: "/v1/chat/completions", body: longBody("First.", 25, { stream: true }) });
+    client.send({
+      type: "request",
+      id: "dup",
+      path: "/v1/chat/completions",
+      body: longBody("First.", 25, { stream: true }),
+    });
     await client.waitFor((frame): frame is ChunkFrame => frame.id === "dup" && frame.type === "chunk");
-    client.send({ type: "request", id: "dup", path: "/v1/chat/completions", body: chatBody("Second.", { max_tokens: 2 }) });
+    client.send({
+      type: "request",
+      id: "dup",
+      path: "/v1/chat/completions",
+      body: chatBody("Second.", { max_tokens: 2 }),
+    });
     const error = await client.waitFor(isError("dup"));
     expect(error.status).toBe(400);
     expect(error.error.param).toBe("id");
@@ -467,25 +722,40 @@ describe("WebSocket API: bad frames", () => {
     expect(client.framesFor("dup").some((frame) => frame.type === "response")).toBe(false);
     // Once finished, the id may be used again.
     const from = client.frames.length;
-    client.send({ type: "request", id: "dup", path: "/v1/chat/completions", body: chatBody("Third.", { max_tokens: 2 }) });
+    client.send({
+      type: "request",
+      id: "dup",
+      path: "/v1/chat/completions",
+      body: chatBody("Third.", { max_tokens: 2 }),
+    });
     expect((await client.finished("dup", from)).type).toBe("response");
   });
 
   it("keeps serving after a burst of garbage on one socket", async () => {
     const client = await connect();
     for (const entry of cases) client.send(entry.frame);
-    await eventually(() => (client.frames.filter((frame) => frame.type === "error").length >= cases.length ? true : undefined), 5_000);
+    await eventually(
+      () => (client.frames.filter((frame) => frame.type === "error").length >= cases.length ? true : undefined),
+      5_000,
+    );
     expect(client.frames.filter((frame) => frame.type === "error")).toHaveLength(cases.length);
     expect(client.frames.every((frame) => frame.type === "error")).toBe(true);
     await expectUsable(client, "after-burst");
   });
 
-  it("closes a socket that sends a frame over the body limit with 1009, and other sockets carry on", async () => {
+  it("answers a frame over the body limit with a 413 error frame, and the socket carries on", async () => {
     const bystander = await connect();
     const client = await connect();
-    client.send({ type: "request", id: "huge", path: "/v1/chat/completions", body: chatBody("x".repeat(BODY_LIMIT + 1)) });
-    await eventually(() => client.closed, 2_000);
-    expect(client.closed?.code).toBe(1009);
+    client.send({
+      type: "request",
+      id: "huge",
+      path: "/v1/chat/completions",
+      body: chatBody("x".repeat(BODY_LIMIT + 1)),
+    });
+    const error = await eventually(() => client.frames.find((frame) => frame.type === "error"), 2_000);
+    expect(error).toMatchObject({ status: 413, error: { code: "request_too_large" } });
+    expect(client.closed).toBeUndefined();
+    await expectUsable(client, "after-huge");
     await expectUsable(bystander, "bystander");
   });
 });

@@ -15,6 +15,8 @@ import {
 } from "../../billing/tokens.ts";
 import { reconcileUsage, type TokenCounts } from "../../billing/usage-counts.ts";
 import type { EngineUsage } from "../../runners/protocol.ts";
+import { type Authorization, BillingError, type Metering } from "../../billing/metering.ts";
+import { GatewayError } from "../errors.ts";
 import { pickLeastOutstanding } from "../routing/least-outstanding.ts";
 import type { RunnerRegistry } from "../runners/registry.ts";
 import { type BilledUsage, Job, type JobEnvironment, type JobOutcome, type JobResult, type JobSpec } from "./job.ts";
@@ -44,6 +46,10 @@ export interface JobRecord {
   receipt: SignedReceipt | undefined;
   attempts: number;
   timestamp: number;
+  /** The intent charged, when billing is on. */
+  intentId: string | undefined;
+  /** Base units charged (undefined when billing is off). */
+  charge: bigint | undefined;
 }
 
 export interface JobServiceOptions {
@@ -64,13 +70,17 @@ export class JobService extends EventEmitter<JobServiceEvents> {
   private readonly environment: JobEnvironment;
   private readonly retainedRecords: number;
 
+  private readonly authorizations = new Map<string, Authorization>();
+
   constructor(
     private readonly registry: RunnerRegistry,
     options: JobServiceOptions,
+    private readonly metering?: Metering,
   ) {
     super();
     this.retainedRecords = options.retainedRecords ?? 10_000;
     this.environment = {
+      authorize: (spec) => this.authorize(spec),
       pickRunner: (model, exclude) => pickLeastOutstanding(this.registry.eligible(model, exclude)),
       isServed: (model) => this.registry.isServed(model),
       // The engine ran the model's real tokenizer: when it reported both counts, the client's
@@ -115,7 +125,17 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     return this.active.size === 0;
   }
 
-  private close(result: JobResult): void {
+  private async authorize(spec: JobSpec): Promise<void> {
+    if (!this.metering) return;
+    try {
+      const authorization = await this.metering.authorize(spec.accountId, spec.id, spec.model, spec.promptTokenBound, spec.completionCap);
+      this.authorizations.set(spec.id, authorization);
+    } catch (error) {
+      throw billingRefusal(error);
+    }
+  }
+
+  private async close(result: JobResult): Promise<void> {
     const reconciled = this.usageFor(result.spec, result.outputText, result.engineUsage);
     const record: JobRecord = {
       jobId: result.spec.id,
@@ -140,8 +160,35 @@ export class JobService extends EventEmitter<JobServiceEvents> {
       receipt: result.receipt,
       attempts: result.attempts,
       timestamp: result.finishedAt,
+      intentId: undefined,
+      charge: undefined,
     };
-    this.active.delete(record.jobId);
+    const authorization = this.authorizations.get(record.jobId);
+    this.authorizations.delete(record.jobId);
+    try {
+      if (this.metering && authorization && result.authorized) {
+        const captured = await this.metering.capture(authorization, {
+          jobId: record.jobId,
+          nodeId: record.nodeId,
+          apiKeyId: record.apiKeyId,
+          modelType: record.modelType,
+          promptTokens: record.tokenUsage.promptTokens,
+          completionTokens: record.tokenUsage.completionTokens,
+          localUsage: record.localUsage,
+          engineUsage: record.engineUsage,
+          executionDuration: record.executionDuration,
+          executionHash: record.executionHash,
+          success: record.success,
+          errorMessage: record.errorMessage,
+          receiptJson: record.receipt === undefined ? undefined : JSON.stringify(record.receipt),
+          timestamp: record.timestamp,
+        });
+        record.intentId = captured.record.intentId;
+        record.charge = captured.record.charge;
+      }
+    } finally {
+      this.active.delete(record.jobId);
+    }
     this.records.set(record.jobId, record);
     if (this.records.size > this.retainedRecords) {
       const oldest = this.records.keys().next().value;
@@ -157,6 +204,20 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     };
     return { ...reconcileUsage(engineUsage, local, spec.model.tokenCountTolerance), local };
   }
+}
+
+/** Billing's refusals in the client's terms: 402 when money is short, 503 when the store is. */
+function billingRefusal(error: unknown): GatewayError {
+  if (error instanceof BillingError) {
+    if (error.code === "BILL_ERR_INSUFFICIENT_FUNDS") return new GatewayError("GW_ERR_INSUFFICIENT_FUNDS", error.message);
+    if (error.code === "BILL_ERR_NO_ACTIVE_INTENT") {
+      return new GatewayError("GW_ERR_INSUFFICIENT_FUNDS", error.message, { openAiCode: "no_active_intent" });
+    }
+  }
+  return new GatewayError("GW_ERR_UNAVAILABLE", "Billing is unavailable right now, so no billable work is accepted; try again shortly.", {
+    retryAfterSeconds: 1,
+    cause: error,
+  });
 }
 
 /** Billable work is what a runner signed for or what reached the client; anything else cost nothing. */

@@ -36,6 +36,10 @@ export interface JobSpec {
   apiKeyId: string;
   /** Rough prompt + completion-cap estimate, for routing load. */
   estimatedTokens: number;
+  /** A bound prompt tokens cannot exceed, for the billing hold. */
+  promptTokenBound: number;
+  /** The completion cap the job runs under. */
+  completionCap: number;
 }
 
 export interface BilledUsage {
@@ -67,9 +71,13 @@ export interface JobResult {
   firstTokenAt: number | undefined;
   finishedAt: number;
   error: GatewayError | undefined;
+  /** False when the job was refused before any hold was taken. */
+  authorized: boolean;
 }
 
 export interface JobEnvironment {
+  /** Reserves the job's worst-case cost; rejects with the client-facing error (402, 503). */
+  authorize(spec: JobSpec): Promise<void>;
   pickRunner(model: string, exclude: ReadonlySet<string>): RunnerState | undefined;
   isServed(model: string): boolean;
   /** Local token counts for the usage a client sees when the engine reported none. */
@@ -77,7 +85,8 @@ export interface JobEnvironment {
   firstTokenTimeoutMs: number;
   totalTimeoutMs: number;
   maxAttempts: number;
-  onFinished(result: JobResult): void;
+  /** Closes the job's books (capture + usage record); the client's last event waits for it. */
+  onFinished(result: JobResult): Promise<void>;
 }
 
 interface Deferred {
@@ -100,6 +109,8 @@ export class Job implements JobListener {
   private outputStarted = false;
   private finished = false;
   private cancelRequested = false;
+  /** False when no hold was taken: there is nothing to capture. */
+  private authorized = true;
   private consumerGone = false;
   private firstTokenAt: number | undefined;
   private firstTokenTimer: NodeJS.Timeout | undefined;
@@ -128,8 +139,22 @@ export class Job implements JobListener {
   start(): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.deferred = { resolve, reject };
-      this.totalTimer = setTimeout(() => this.onTotalTimeout(), this.environment.totalTimeoutMs);
-      this.dispatch(undefined);
+      this.environment.authorize(this.spec).then(
+        () => {
+          // The client may have left while the hold was being taken.
+          if (this.finished) return;
+          this.totalTimer = setTimeout(() => this.onTotalTimeout(), this.environment.totalTimeoutMs);
+          this.dispatch(undefined);
+        },
+        (error: unknown) => {
+          this.authorized = false;
+          const gatewayError =
+            error instanceof GatewayError
+              ? error
+              : new GatewayError("GW_ERR_INTERNAL", "The request could not be authorized.", { cause: error });
+          void this.finish("failed", undefined, undefined, gatewayError).finally(() => reject(gatewayError));
+        },
+      );
     });
   }
 
@@ -152,14 +177,14 @@ export class Job implements JobListener {
     this.cancelRequested = true;
     const connection = this.runner?.connection;
     if (!this.runner || !connection) {
-      this.finish("cancelled", undefined, undefined, undefined);
+      void this.finish("cancelled", undefined, undefined, undefined).catch(() => {});
       return;
     }
     connection.cancelJob(this.id, reason);
     this.cancelTimer = setTimeout(() => {
       connection.forgetJob(this.id);
       this.releaseRunner(false);
-      this.finish("cancelled", undefined, undefined, undefined);
+      void this.finish("cancelled", undefined, undefined, undefined).catch(() => {});
     }, CANCEL_GRACE_MS);
   }
 
@@ -189,13 +214,14 @@ export class Job implements JobListener {
       this.collectResponseText(response);
     }
     const usage = this.environment.fallbackUsage(this.spec, this.outputText, message.usage);
-    if (!this.outputStarted) this.beginOutput();
-    this.push({ type: "end", usage, response });
-    this.finish(
-      message.cancelled || this.cancelRequested ? "cancelled" : "completed",
-      message.usage,
-      message.receipt,
-      undefined,
+    const outcome = message.cancelled || this.cancelRequested ? "cancelled" : "completed";
+    // The usage record is durable before the client sees the end of its response.
+    this.finish(outcome, message.usage, message.receipt, undefined).then(
+      () => {
+        if (!this.outputStarted) this.beginOutput();
+        this.push({ type: "end", usage, response });
+      },
+      (error: unknown) => this.deliverError(usageNotRecorded(error)),
     );
   }
 
@@ -299,9 +325,13 @@ export class Job implements JobListener {
 
   private failWith(error: GatewayError, usage: EngineUsage | undefined, receipt: SignedReceipt | undefined): void {
     if (this.finished) return;
+    const deliver = () => this.deliverError(error);
+    this.finish(this.cancelRequested ? "cancelled" : "failed", usage, receipt, error).then(deliver, deliver);
+  }
+
+  private deliverError(error: GatewayError): void {
     if (this.outputStarted) this.push({ type: "error", error });
     else this.deferred?.reject(error);
-    this.finish(this.cancelRequested ? "cancelled" : "failed", usage, receipt, error);
   }
 
   private push(event: JobEvent): void {
@@ -342,11 +372,11 @@ export class Job implements JobListener {
     engineUsage: EngineUsage | undefined,
     receipt: SignedReceipt | undefined,
     error: GatewayError | undefined,
-  ): void {
-    if (this.finished) return;
+  ): Promise<void> {
+    if (this.finished) return Promise.resolve();
     this.finished = true;
     for (const timer of [this.firstTokenTimer, this.totalTimer, this.cancelTimer]) if (timer) clearTimeout(timer);
-    const result: JobResult = {
+    return this.environment.onFinished({
       spec: this.spec,
       outcome,
       runnerId: this.runner?.id,
@@ -358,8 +388,8 @@ export class Job implements JobListener {
       firstTokenAt: this.firstTokenAt,
       finishedAt: Date.now(),
       error,
-    };
-    this.environment.onFinished(result);
+      authorized: this.authorized,
+    });
   }
 
   private collectChunkText(chunk: JobStreamChunk): void {
@@ -389,6 +419,12 @@ export class Job implements JobListener {
       for (const choice of response.choices) this.outputText += choice.text;
     }
   }
+}
+
+function usageNotRecorded(cause: unknown): GatewayError {
+  return new GatewayError("GW_ERR_UNAVAILABLE", "The usage of this request could not be recorded; it ended unconfirmed.", {
+    cause,
+  });
 }
 
 /** Maps a runner's wire error to what the client sees. */

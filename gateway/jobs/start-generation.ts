@@ -7,6 +7,7 @@ import { randomUUID } from "node:crypto";
 import type { ApiKeyRecord } from "../../billing/api-keys.ts";
 import type { ModelCatalog, ModelTemplate } from "../../models/catalog.ts";
 import type { JobOperation } from "../../runners/protocol.ts";
+import { promptTokenUpperBound } from "../../billing/metering.ts";
 import { invalidRequest, modelNotFound } from "../errors.ts";
 import type { GenerationPath } from "../schemas/validation.ts";
 import type { Job } from "./job.ts";
@@ -75,6 +76,8 @@ export function prepareGeneration(dependencies: GenerationDependencies, request:
     accountId: request.apiKey.accountId,
     apiKeyId: request.apiKey.id,
     estimatedTokens: estimatePromptTokens(body) + completionCap,
+    promptTokenBound: promptTokenBound(body),
+    completionCap,
   });
   return { job, stream, includeUsage: stream && streamOptions?.include_usage === true };
 }
@@ -95,6 +98,27 @@ function completionTokenCap(operation: JobOperation, body: Record<string, unknow
     );
   }
   return requested ?? (operation === "completion" ? LEGACY_COMPLETION_DEFAULT_MAX_TOKENS : model.defaultMaxTokens);
+}
+
+/**
+ * Prompt tokens cannot exceed this (see `promptTokenUpperBound`): text counts by its UTF-8
+ * bytes, token-id prompts by their length, tool definitions by their JSON.
+ */
+function promptTokenBound(body: Record<string, unknown>): number {
+  const texts: string[] = [];
+  let tokenIds = 0;
+  const collect = (value: unknown): void => {
+    if (typeof value === "string") texts.push(value);
+    else if (typeof value === "number") tokenIds++;
+    else if (Array.isArray(value)) for (const item of value) collect(item);
+    else if (typeof value === "object" && value !== null) for (const field of Object.values(value)) collect(field);
+  };
+  collect(body.messages);
+  collect(body.prompt);
+  collect(body.input);
+  if (body.tools !== undefined) texts.push(JSON.stringify(body.tools));
+  const messages = Array.isArray(body.messages) ? body.messages.length : 1;
+  return promptTokenUpperBound(texts, messages) + tokenIds;
 }
 
 /** About four characters a token: cheap enough for the hot path, good enough to balance load. */

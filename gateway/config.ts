@@ -26,6 +26,7 @@ const environmentSchema = z.object({
   HYPERNODE_TOTAL_TIMEOUT_MS: positiveMs.default(600_000),
   HYPERNODE_HEARTBEAT_INTERVAL_MS: positiveMs.default(15_000),
   HYPERNODE_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(3),
+  HYPERNODE_MODELS_FILE: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   REDIS_URL: z.string().url().optional(),
   SOLANA_RPC_URL: z.string().url().optional(),
@@ -44,6 +45,8 @@ export interface GatewayConfig {
   heartbeatIntervalMs: number;
   maxAttempts: number;
   logLevel: string;
+  /** JSON file extending or overriding the built-in model catalog. */
+  modelsFile: string | undefined;
   redisUrl: string | undefined;
   solanaRpcUrl: string | undefined;
 }
@@ -76,6 +79,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Gatewa
     heartbeatIntervalMs: values.HYPERNODE_HEARTBEAT_INTERVAL_MS,
     maxAttempts: values.HYPERNODE_MAX_ATTEMPTS,
     logLevel: values.LOG_LEVEL,
+    modelsFile: values.HYPERNODE_MODELS_FILE,
     redisUrl: values.REDIS_URL,
     solanaRpcUrl: values.SOLANA_RPC_URL,
   };

@@ -4,16 +4,19 @@
  */
 import type { Command } from "commander";
 import { InMemoryApiKeyStore } from "../../billing/api-keys.ts";
-import { ModelCatalog } from "../../models/catalog.ts";
+import { CatalogFileError, loadCatalog } from "../../models/catalog-file.ts";
+import type { ModelCatalog } from "../../models/catalog.ts";
 import { buildGateway, createGatewayServices } from "../app.ts";
 import { ConfigurationError, type GatewayConfig, loadConfig } from "../config.ts";
 import { DEMO_ACCOUNT_ID, startEmbeddedStack } from "../stack/embedded-stack.ts";
 
-function loadConfigOrExit(): GatewayConfig {
+/** Configuration and catalog, validated; a bad value stops the process with a clear message. */
+function loadConfigOrExit(): { config: GatewayConfig; catalog: ModelCatalog } {
   try {
-    return loadConfig();
+    const config = loadConfig();
+    return { config, catalog: loadCatalog(config.modelsFile) };
   } catch (error) {
-    if (error instanceof ConfigurationError) {
+    if (error instanceof ConfigurationError || error instanceof CatalogFileError) {
       process.stderr.write(`hypernode: ${error.message}\n`);
       process.exit(2);
     }
@@ -41,8 +44,9 @@ export function registerGatewayCommands(program: Command): void {
     .command("start")
     .description("start the embedded stack: gateway, engine simulator and one runner, with a demo API key")
     .action(async () => {
-      const config = loadConfigOrExit();
+      const { config, catalog } = loadConfigOrExit();
       const stack = await startEmbeddedStack(config, {
+        catalog,
         logger: loggerOptions(config),
         onChildExit: (name, code) => process.stderr.write(`hypernode: the ${name} process exited (code ${code})\n`),
       });
@@ -69,12 +73,12 @@ export function registerGatewayCommands(program: Command): void {
     .command("gateway")
     .description("run the gateway alone; runners connect with HYPERNODE_NODE_TOKEN")
     .action(async () => {
-      const config = loadConfigOrExit();
+      const { config, catalog } = loadConfigOrExit();
       if (!config.nodeToken)
         process.stderr.write("hypernode: HYPERNODE_NODE_TOKEN is not set, so no runner can connect\n");
       const apiKeys = new InMemoryApiKeyStore();
       if (config.demoKey) await apiKeys.import(config.demoKey, DEMO_ACCOUNT_ID, "demo key");
-      const services = createGatewayServices(config, { catalog: ModelCatalog.builtIn(), apiKeys });
+      const services = createGatewayServices(config, { catalog, apiKeys });
       if (config.nodeToken) services.nodeTokens.import(config.nodeToken, "HYPERNODE_NODE_TOKEN");
       const { app } = await buildGateway(config, services, loggerOptions(config));
       await app.listen({ host: config.host, port: config.port });

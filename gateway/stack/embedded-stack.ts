@@ -7,7 +7,7 @@ import { join, resolve } from "node:path";
 import type { FastifyServerOptions } from "fastify";
 import { InMemoryApiKeyStore } from "../../billing/api-keys.ts";
 import { generateSecret } from "../../billing/secrets.ts";
-import { ModelCatalog } from "../../models/catalog.ts";
+import type { ModelCatalog } from "../../models/catalog.ts";
 import { buildGateway, createGatewayServices, type Gateway } from "../app.ts";
 import type { GatewayConfig } from "../config.ts";
 import { NODE_TOKEN_PREFIX } from "../runners/node-tokens.ts";
@@ -26,6 +26,7 @@ export interface EmbeddedStack {
 }
 
 export interface EmbeddedStackOptions {
+  catalog: ModelCatalog;
   logger: FastifyServerOptions["logger"];
   /** Called when a child process dies on its own. */
   onChildExit?: (name: string, code: number | null) => void;
@@ -39,7 +40,7 @@ export async function startEmbeddedStack(config: GatewayConfig, options: Embedde
   await apiKeys.import(demoKey, DEMO_ACCOUNT_ID, "demo key");
   const adminToken = config.adminToken ?? generateSecret("hn_admin_");
   const settings = { ...config, adminToken };
-  const services = createGatewayServices(settings, { catalog: ModelCatalog.builtIn(), apiKeys });
+  const services = createGatewayServices(settings, { catalog: options.catalog, apiKeys });
   const nodeToken = config.nodeToken ?? generateSecret(NODE_TOKEN_PREFIX);
   services.nodeTokens.import(nodeToken, "embedded runner");
 

@@ -6,6 +6,8 @@ import { randomUUID } from "node:crypto";
 import fastifyWebsocket from "@fastify/websocket";
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from "fastify";
 import type { ApiKeyStore } from "../billing/api-keys.ts";
+import type { Metering } from "../billing/metering.ts";
+import type { BillingStore } from "../billing/store/types.ts";
 import { countTextTokens } from "../billing/tokens.ts";
 import type { ModelCatalog } from "../models/catalog.ts";
 import type { GatewayConfig } from "./config.ts";
@@ -13,6 +15,7 @@ import { type JobRecord, JobService } from "./jobs/job-service.ts";
 import authPlugin from "./plugins/auth.ts";
 import errorsPlugin from "./plugins/errors.ts";
 import adminRoutes from "./routes/admin.ts";
+import billingRoutes from "./routes/billing.ts";
 import generationRoutes from "./routes/generation.ts";
 import healthRoutes from "./routes/health.ts";
 import modelRoutes from "./routes/models.ts";
@@ -29,6 +32,8 @@ export type GatewaySettings = Pick<
 
 export interface GatewayServices {
   catalog: ModelCatalog;
+  /** Accounts, intents, holds and the usage ledger; absent when the gateway runs unbilled. */
+  store: BillingStore | undefined;
   apiKeys: ApiKeyStore;
   nodeTokens: NodeTokenStore;
   registry: RunnerRegistry;
@@ -43,7 +48,14 @@ export interface Gateway {
 
 export function createGatewayServices(
   settings: GatewaySettings,
-  dependencies: { catalog: ModelCatalog; apiKeys: ApiKeyStore; nodeTokens?: NodeTokenStore; gatewayId?: string },
+  dependencies: {
+    catalog: ModelCatalog;
+    apiKeys: ApiKeyStore;
+    store?: BillingStore;
+    metering?: Metering;
+    nodeTokens?: NodeTokenStore;
+    gatewayId?: string;
+  },
 ): GatewayServices {
   const registry = new RunnerRegistry(settings.heartbeatIntervalMs);
   // Loading a BPE table takes ~150 ms of blocked event loop: pay it at boot, not on a request.
@@ -51,10 +63,11 @@ export function createGatewayServices(
     countTextTokens("", encoding);
   return {
     catalog: dependencies.catalog,
+    store: dependencies.store,
     apiKeys: dependencies.apiKeys,
     nodeTokens: dependencies.nodeTokens ?? new NodeTokenStore(),
     registry,
-    jobs: new JobService(registry, settings),
+    jobs: new JobService(registry, settings, dependencies.metering),
     gatewayId: dependencies.gatewayId ?? `gateway-${randomUUID()}`,
   };
 }
@@ -105,6 +118,7 @@ export async function buildGateway(
     bodyLimitBytes: settings.bodyLimitBytes,
   });
   await app.register(adminRoutes, { registry: services.registry, jobs: services.jobs });
+  if (services.store) await app.register(billingRoutes, { store: services.store });
 
   const logJob = (record: JobRecord) =>
     app.log.info(

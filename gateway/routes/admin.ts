@@ -22,7 +22,8 @@ const adminRoutes: FastifyPluginAsync<{ registry: RunnerRegistry; jobs: JobServi
   app.get<{ Params: { id: string } }>("/admin/jobs/:id", { config: { auth: "admin" } }, async (request) => {
     const record = options.jobs.record(request.params.id);
     if (!record) throw new GatewayError("GW_ERR_NOT_FOUND", `No finished job ${request.params.id}.`);
-    return record;
+    // Money leaves as a decimal string of base units.
+    return { ...record, charge: record.charge?.toString() ?? null };
   });
 };
 

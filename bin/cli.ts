@@ -4,6 +4,7 @@
  * gateway may not import (DESIGN.md's module rules).
  */
 import { Command } from "commander";
+import { registerClientCommands } from "../gateway/cli/client-commands.ts";
 import { registerGatewayCommands } from "../gateway/cli/commands.ts";
 import { registerRunnerCommands } from "../runners/cli.ts";
 import { registerSimulatorCommand } from "../runners/simulator-command.ts";
@@ -13,6 +14,7 @@ export async function runCli(argv: string[]): Promise<void> {
     .description("OpenAI-compatible inference gateway over GPU runners, billed per token on Solana")
     .showHelpAfterError();
   registerGatewayCommands(program);
+  registerClientCommands(program);
   registerRunnerCommands(program);
   registerSimulatorCommand(program);
   await program.parseAsync(argv);

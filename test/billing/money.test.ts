@@ -16,16 +16,14 @@ const pricing = fc.record({ inputPerMillion: pricePerMillion, outputPerMillion: 
 const decimals = fc.integer({ min: 0, max: 18 });
 
 /** Shares of 10,000 bp over 1–6 parties: cut points on [0, 10000] give the share boundaries. */
-const shares = fc
-  .array(fc.integer({ min: 0, max: BASIS_POINTS_TOTAL }), { minLength: 0, maxLength: 5 })
-  .map((cuts) => {
-    const bounds = [0, ...cuts.sort((left, right) => left - right), BASIS_POINTS_TOTAL];
-    const result: Record<string, number> = {};
-    for (let index = 1; index < bounds.length; index += 1) {
-      result[`party${index}`] = (bounds[index] ?? 0) - (bounds[index - 1] ?? 0);
-    }
-    return result;
-  });
+const shares = fc.array(fc.integer({ min: 0, max: BASIS_POINTS_TOTAL }), { minLength: 0, maxLength: 5 }).map((cuts) => {
+  const bounds = [0, ...cuts.sort((left, right) => left - right), BASIS_POINTS_TOTAL];
+  const result: Record<string, number> = {};
+  for (let index = 1; index < bounds.length; index += 1) {
+    result[`party${index}`] = (bounds[index] ?? 0) - (bounds[index - 1] ?? 0);
+  }
+  return result;
+});
 
 describe("chargeFor", () => {
   const qwen: ModelPricing = { inputPerMillion: 100_000n, outputPerMillion: 200_000n };

@@ -8,7 +8,10 @@ import type { ModelPricing, ModelTemplate } from "../models/catalog.ts";
 import { chargeFor, holdFor } from "./money.ts";
 import type { BillingStore, CaptureResult, ChargeState, UsageRecord } from "./store/types.ts";
 
-export type BillingErrorCode = "BILL_ERR_INSUFFICIENT_FUNDS" | "BILL_ERR_NO_ACTIVE_INTENT" | "BILL_ERR_STORE_UNAVAILABLE";
+export type BillingErrorCode =
+  | "BILL_ERR_INSUFFICIENT_FUNDS"
+  | "BILL_ERR_NO_ACTIVE_INTENT"
+  | "BILL_ERR_STORE_UNAVAILABLE";
 
 export class BillingError extends Error {
   constructor(
@@ -91,13 +94,21 @@ export class Metering {
     const account = await this.store.getAccount(accountId);
     const intentId = account?.activeIntentId;
     if (!intentId) {
-      throw new BillingError("BILL_ERR_NO_ACTIVE_INTENT", "This API key's account has no active payment intent; create and fund one with POST /v1/intents.", false);
+      throw new BillingError(
+        "BILL_ERR_NO_ACTIVE_INTENT",
+        "This API key's account has no active payment intent; create and fund one with POST /v1/intents.",
+        false,
+      );
     }
     const amount = holdFor(promptTokenBound, completionCap, model.pricing);
     const result = await this.store.reserve(intentId, jobId, amount, now, this.options.holdTtlMs);
     if (!result.ok) {
       if (result.reason === "intent_not_active") {
-        throw new BillingError("BILL_ERR_NO_ACTIVE_INTENT", `Payment intent ${intentId} is not active; fund or replace it.`, false);
+        throw new BillingError(
+          "BILL_ERR_NO_ACTIVE_INTENT",
+          `Payment intent ${intentId} is not active; fund or replace it.`,
+          false,
+        );
       }
       throw new BillingError(
         "BILL_ERR_INSUFFICIENT_FUNDS",
@@ -123,7 +134,11 @@ export class Metering {
       accountId: authorization.accountId,
       apiKeyId: usage.apiKeyId,
       modelType: usage.modelType,
-      tokenUsage: { promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, totalTokens: usage.promptTokens + usage.completionTokens },
+      tokenUsage: {
+        promptTokens: usage.promptTokens,
+        completionTokens: usage.completionTokens,
+        totalTokens: usage.promptTokens + usage.completionTokens,
+      },
       localUsage: usage.localUsage,
       engineUsage: usage.engineUsage,
       executionDuration: usage.executionDuration,
@@ -139,6 +154,14 @@ export class Metering {
       chargeState,
       epoch: undefined,
     });
+  }
+
+  /**
+   * At the start of the only process that uses a store (embedded SQLite), every hold left
+   * belongs to a job that died with the previous process: release them all now.
+   */
+  async reconcileAfterRestart(): Promise<string[]> {
+    return this.store.expireHolds(Number.MAX_SAFE_INTEGER);
   }
 
   /** Releases holds of jobs that never finished and expires lapsed intents. */

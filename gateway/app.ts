@@ -25,6 +25,8 @@ import { RunnerRegistry } from "./runners/registry.ts";
 import tunnelServer from "./runners/tunnel-server.ts";
 import { compileSchema } from "./schemas/validation.ts";
 
+const HOLD_SWEEP_INTERVAL_MS = 30_000;
+
 export type GatewaySettings = Pick<
   GatewayConfig,
   "bodyLimitBytes" | "firstTokenTimeoutMs" | "totalTimeoutMs" | "heartbeatIntervalMs" | "maxAttempts" | "adminToken"
@@ -34,6 +36,7 @@ export interface GatewayServices {
   catalog: ModelCatalog;
   /** Accounts, intents, holds and the usage ledger; absent when the gateway runs unbilled. */
   store: BillingStore | undefined;
+  metering: Metering | undefined;
   apiKeys: ApiKeyStore;
   nodeTokens: NodeTokenStore;
   registry: RunnerRegistry;
@@ -64,6 +67,7 @@ export function createGatewayServices(
   return {
     catalog: dependencies.catalog,
     store: dependencies.store,
+    metering: dependencies.metering,
     apiKeys: dependencies.apiKeys,
     nodeTokens: dependencies.nodeTokens ?? new NodeTokenStore(),
     registry,
@@ -138,8 +142,22 @@ export async function buildGateway(
       "job finished",
     );
   services.jobs.on("jobCompleted", logJob);
+  const metering = services.metering;
+  const sweepTimer = metering
+    ? setInterval(() => {
+        metering.sweep().then(
+          ({ releasedHolds, expiredIntents }) => {
+            if (releasedHolds.length + expiredIntents.length > 0)
+              app.log.warn({ releasedHolds, expiredIntents }, "released stale holds");
+          },
+          (error: unknown) => app.log.error({ err: error }, "billing sweep failed"),
+        );
+      }, HOLD_SWEEP_INTERVAL_MS)
+    : undefined;
+  sweepTimer?.unref();
   app.addHook("onClose", async () => {
     services.jobs.off("jobCompleted", logJob);
+    if (sweepTimer) clearInterval(sweepTimer);
   });
   return { app, services };
 }

@@ -27,6 +27,8 @@ const environmentSchema = z.object({
   HYPERNODE_HEARTBEAT_INTERVAL_MS: positiveMs.default(15_000),
   HYPERNODE_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(3),
   HYPERNODE_MODELS_FILE: z.string().min(1).optional(),
+  HYPERNODE_BILLING: z.enum(["on", "off"]).default("on"),
+  HYPERNODE_HOLD_TTL_MS: positiveMs.default(15 * 60_000),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   REDIS_URL: z.string().url().optional(),
   SOLANA_RPC_URL: z.string().url().optional(),
@@ -47,6 +49,9 @@ export interface GatewayConfig {
   logLevel: string;
   /** JSON file extending or overriding the built-in model catalog. */
   modelsFile: string | undefined;
+  /** Off: requests run without holds or charges (records are still kept). */
+  billingEnabled: boolean;
+  holdTtlMs: number;
   redisUrl: string | undefined;
   solanaRpcUrl: string | undefined;
 }
@@ -80,6 +85,8 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Gatewa
     maxAttempts: values.HYPERNODE_MAX_ATTEMPTS,
     logLevel: values.LOG_LEVEL,
     modelsFile: values.HYPERNODE_MODELS_FILE,
+    billingEnabled: values.HYPERNODE_BILLING === "on",
+    holdTtlMs: values.HYPERNODE_HOLD_TTL_MS,
     redisUrl: values.REDIS_URL,
     solanaRpcUrl: values.SOLANA_RPC_URL,
   };

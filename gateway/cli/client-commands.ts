@@ -38,7 +38,14 @@ function print(json: boolean | undefined, value: unknown, human: () => string): 
 
 function table(rows: readonly (readonly (string | number)[])[]): string {
   const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => String(row[column] ?? "").length))) ?? [];
-  return rows.map((row) => row.map((cell, column) => String(cell).padEnd(widths[column] ?? 0)).join("  ").trimEnd()).join("\n");
+  return rows
+    .map((row) =>
+      row
+        .map((cell, column) => String(cell).padEnd(widths[column] ?? 0))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
 }
 
 interface ReportResponse {
@@ -55,17 +62,24 @@ export function registerClientCommands(program: Command): void {
     .option("--label <label>", "label for the key", "")
     .action(
       run<ConnectionOptions & { account?: string; name: string; label: string }>(async (client, options) => {
-        const accountId = options.account ?? (await client.call<{ id: string }>("POST", "/admin/accounts", { name: options.name })).id;
+        const accountId =
+          options.account ?? (await client.call<{ id: string }>("POST", "/admin/accounts", { name: options.name })).id;
         const created = await client.call<{ key: string; id: string; account_id: string }>("POST", "/admin/keys", {
           accountId,
           label: options.label,
         });
-        print(options.json, created, () => `API key (shown once, store it now): ${created.key}\n  id ${created.id}, account ${created.account_id}`);
+        print(
+          options.json,
+          created,
+          () => `API key (shown once, store it now): ${created.key}\n  id ${created.id}, account ${created.account_id}`,
+        );
       }),
     );
 
   const billing = program.command("billing").description("finance reports");
-  withConnection(billing.command("report").description("usage and charges grouped by intent, runner, model, epoch or day"))
+  withConnection(
+    billing.command("report").description("usage and charges grouped by intent, runner, model, epoch or day"),
+  )
     .option("--by <dimension>", "intent | runner | model | epoch | day", "intent")
     .option("--csv", "CSV output")
     .option("--from <date>", "ISO date or ms since epoch")
@@ -84,8 +98,20 @@ export function registerClientCommands(program: Command): void {
         print(options.json, report, () =>
           table([
             [report.by, "jobs", "prompt", "completion", "charge"],
-            ...report.rows.map((row) => [row.key || "-", row.jobs, row.prompt_tokens, row.completion_tokens, row.charge]),
-            ["total", report.totals.jobs, report.totals.prompt_tokens, report.totals.completion_tokens, report.totals.charge],
+            ...report.rows.map((row) => [
+              row.key || "-",
+              row.jobs,
+              row.prompt_tokens,
+              row.completion_tokens,
+              row.charge,
+            ]),
+            [
+              "total",
+              report.totals.jobs,
+              report.totals.prompt_tokens,
+              report.totals.completion_tokens,
+              report.totals.charge,
+            ],
           ]),
         );
       }),
@@ -94,7 +120,15 @@ export function registerClientCommands(program: Command): void {
   withConnection(program.command("runners").description("runners known to the gateway")).action(
     run<ConnectionOptions>(async (client, options) => {
       const { runners } = await client.call<{
-        runners: { id: string; status: string; engine: string; wallet: string; activeJobs: number; models: { model: string }[]; gpus: { name: string }[] }[];
+        runners: {
+          id: string;
+          status: string;
+          engine: string;
+          wallet: string;
+          activeJobs: number;
+          models: { model: string }[];
+          gpus: { name: string }[];
+        }[];
       }>("GET", "/admin/runners");
       print(options.json, runners, () =>
         table([

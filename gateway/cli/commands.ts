@@ -4,8 +4,8 @@
  */
 import type { Command } from "commander";
 import { InMemoryApiKeyStore } from "../../billing/api-keys.ts";
-import { CatalogFileError, loadCatalog } from "../../models/catalog-file.ts";
 import type { ModelCatalog } from "../../models/catalog.ts";
+import { CatalogFileError, loadCatalog } from "../../models/catalog-file.ts";
 import { buildGateway, createGatewayServices } from "../app.ts";
 import { ConfigurationError, type GatewayConfig, loadConfig } from "../config.ts";
 import { DEMO_ACCOUNT_ID, startEmbeddedStack } from "../stack/embedded-stack.ts";

@@ -5,6 +5,7 @@
  */
 import { EventEmitter } from "node:events";
 import type { ChatCompletionMessageParam, ChatCompletionTool } from "openai/resources/chat/completions";
+import { type Authorization, BillingError, type Metering } from "../../billing/metering.ts";
 import type { SignedReceipt } from "../../billing/receipts/receipt.ts";
 import {
   countChatPromptTokens,
@@ -15,7 +16,6 @@ import {
 } from "../../billing/tokens.ts";
 import { reconcileUsage, type TokenCounts } from "../../billing/usage-counts.ts";
 import type { EngineUsage } from "../../runners/protocol.ts";
-import { type Authorization, BillingError, type Metering } from "../../billing/metering.ts";
 import { GatewayError } from "../errors.ts";
 import { pickLeastOutstanding } from "../routing/least-outstanding.ts";
 import type { RunnerRegistry } from "../runners/registry.ts";
@@ -128,7 +128,13 @@ export class JobService extends EventEmitter<JobServiceEvents> {
   private async authorize(spec: JobSpec): Promise<void> {
     if (!this.metering) return;
     try {
-      const authorization = await this.metering.authorize(spec.accountId, spec.id, spec.model, spec.promptTokenBound, spec.completionCap);
+      const authorization = await this.metering.authorize(
+        spec.accountId,
+        spec.id,
+        spec.model,
+        spec.promptTokenBound,
+        spec.completionCap,
+      );
       this.authorizations.set(spec.id, authorization);
     } catch (error) {
       throw billingRefusal(error);
@@ -209,15 +215,20 @@ export class JobService extends EventEmitter<JobServiceEvents> {
 /** Billing's refusals in the client's terms: 402 when money is short, 503 when the store is. */
 function billingRefusal(error: unknown): GatewayError {
   if (error instanceof BillingError) {
-    if (error.code === "BILL_ERR_INSUFFICIENT_FUNDS") return new GatewayError("GW_ERR_INSUFFICIENT_FUNDS", error.message);
+    if (error.code === "BILL_ERR_INSUFFICIENT_FUNDS")
+      return new GatewayError("GW_ERR_INSUFFICIENT_FUNDS", error.message);
     if (error.code === "BILL_ERR_NO_ACTIVE_INTENT") {
       return new GatewayError("GW_ERR_INSUFFICIENT_FUNDS", error.message, { openAiCode: "no_active_intent" });
     }
   }
-  return new GatewayError("GW_ERR_UNAVAILABLE", "Billing is unavailable right now, so no billable work is accepted; try again shortly.", {
-    retryAfterSeconds: 1,
-    cause: error,
-  });
+  return new GatewayError(
+    "GW_ERR_UNAVAILABLE",
+    "Billing is unavailable right now, so no billable work is accepted; try again shortly.",
+    {
+      retryAfterSeconds: 1,
+      cause: error,
+    },
+  );
 }
 
 /** Billable work is what a runner signed for or what reached the client; anything else cost nothing. */

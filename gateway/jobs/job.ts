@@ -422,9 +422,13 @@ export class Job implements JobListener {
 }
 
 function usageNotRecorded(cause: unknown): GatewayError {
-  return new GatewayError("GW_ERR_UNAVAILABLE", "The usage of this request could not be recorded; it ended unconfirmed.", {
-    cause,
-  });
+  return new GatewayError(
+    "GW_ERR_UNAVAILABLE",
+    "The usage of this request could not be recorded; it ended unconfirmed.",
+    {
+      cause,
+    },
+  );
 }
 
 /** Maps a runner's wire error to what the client sees. */

@@ -5,9 +5,9 @@
  */
 import { randomUUID } from "node:crypto";
 import type { ApiKeyRecord } from "../../billing/api-keys.ts";
+import { promptTokenUpperBound } from "../../billing/metering.ts";
 import type { ModelCatalog, ModelTemplate } from "../../models/catalog.ts";
 import type { JobOperation } from "../../runners/protocol.ts";
-import { promptTokenUpperBound } from "../../billing/metering.ts";
 import { invalidRequest, modelNotFound } from "../errors.ts";
 import type { GenerationPath } from "../schemas/validation.ts";
 import type { Job } from "./job.ts";

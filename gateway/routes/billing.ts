@@ -36,7 +36,8 @@ function dimension(value: string | undefined, allowed: readonly ReportDimension[
 function timeBound(value: string | undefined, name: string): number | undefined {
   if (value === undefined || value === "") return undefined;
   const parsed = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
-  if (!Number.isFinite(parsed)) throw invalidRequest(`'${name}' must be a date (ISO 8601) or ms since epoch.`, name, "invalid_value");
+  if (!Number.isFinite(parsed))
+    throw invalidRequest(`'${name}' must be a date (ISO 8601) or ms since epoch.`, name, "invalid_value");
   return parsed;
 }
 
@@ -74,8 +75,11 @@ export function reportView(by: ReportDimension, rows: readonly ReportRow[]): Rep
 export function reportCsv(view: ReportView): string {
   const escape = (value: string) => (/[",\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value);
   const lines = [`${view.by},jobs,prompt_tokens,completion_tokens,charge`];
-  for (const row of view.rows) lines.push([escape(row.key), row.jobs, row.prompt_tokens, row.completion_tokens, row.charge].join(","));
-  lines.push(["total", view.totals.jobs, view.totals.prompt_tokens, view.totals.completion_tokens, view.totals.charge].join(","));
+  for (const row of view.rows)
+    lines.push([escape(row.key), row.jobs, row.prompt_tokens, row.completion_tokens, row.charge].join(","));
+  lines.push(
+    ["total", view.totals.jobs, view.totals.prompt_tokens, view.totals.completion_tokens, view.totals.charge].join(","),
+  );
   return `${lines.join("\n")}\n`;
 }
 
@@ -91,7 +95,12 @@ function keyView(record: ApiKeyRecord) {
 }
 
 const billingRoutes: FastifyPluginAsync<{ store: BillingStore }> = async (app: FastifyInstance, { store }) => {
-  const sendReport = async (reply: FastifyReply, by: ReportDimension, filter: UsageFilter, format: string | undefined) => {
+  const sendReport = async (
+    reply: FastifyReply,
+    by: ReportDimension,
+    filter: UsageFilter,
+    format: string | undefined,
+  ) => {
     const view = reportView(by, await store.report(by, filter));
     if (format === "csv") return reply.type("text/csv; charset=utf-8").send(reportCsv(view));
     return view;
@@ -129,12 +138,25 @@ const billingRoutes: FastifyPluginAsync<{ store: BillingStore }> = async (app: F
     "/admin/accounts",
     {
       config: { auth: "admin" },
-      schema: { body: { type: "object", required: ["name"], properties: { name: { type: "string", minLength: 1, maxLength: 200 } } } },
+      schema: {
+        body: {
+          type: "object",
+          required: ["name"],
+          properties: { name: { type: "string", minLength: 1, maxLength: 200 } },
+        },
+      },
     },
     async (request, reply) => {
-      const account = { id: `acct_${randomUUID().replaceAll("-", "").slice(0, 24)}`, name: request.body.name, activeIntentId: undefined, createdAt: Date.now() };
+      const account = {
+        id: `acct_${randomUUID().replaceAll("-", "").slice(0, 24)}`,
+        name: request.body.name,
+        activeIntentId: undefined,
+        createdAt: Date.now(),
+      };
       await store.createAccount(account);
-      return reply.status(201).send({ id: account.id, name: account.name, created_at: account.createdAt, active_intent_id: null });
+      return reply
+        .status(201)
+        .send({ id: account.id, name: account.name, created_at: account.createdAt, active_intent_id: null });
     },
   );
 
@@ -152,7 +174,8 @@ const billingRoutes: FastifyPluginAsync<{ store: BillingStore }> = async (app: F
     },
     async (request, reply) => {
       const account = await store.getAccount(request.body.accountId);
-      if (!account) throw new GatewayError("GW_ERR_NOT_FOUND", `No account ${request.body.accountId}.`, { param: "accountId" });
+      if (!account)
+        throw new GatewayError("GW_ERR_NOT_FOUND", `No account ${request.body.accountId}.`, { param: "accountId" });
       const created = await store.apiKeys.create(account.id, request.body.label ?? "");
       // The plain key appears in this response and nowhere else, ever.
       return reply.status(201).send({ key: created.key, ...keyView(created.record) });
@@ -164,7 +187,8 @@ const billingRoutes: FastifyPluginAsync<{ store: BillingStore }> = async (app: F
   }));
 
   app.delete<{ Params: { id: string } }>("/admin/keys/:id", { config: { auth: "admin" } }, async (request) => {
-    if (!(await store.apiKeys.revoke(request.params.id))) throw new GatewayError("GW_ERR_NOT_FOUND", `No active key ${request.params.id}.`);
+    if (!(await store.apiKeys.revoke(request.params.id)))
+      throw new GatewayError("GW_ERR_NOT_FOUND", `No active key ${request.params.id}.`);
     return { id: request.params.id, revoked: true };
   });
 };

@@ -3,8 +3,11 @@
  * runner agents dialling it over real WebSockets. Everything binds 127.0.0.1 port 0 and
  * `close()` stops all of it.
  */
-import { InMemoryApiKeyStore } from "../../billing/api-keys.ts";
+import { randomBytes } from "node:crypto";
+import { Metering } from "../../billing/metering.ts";
 import { generateKeypair } from "../../billing/receipts/ed25519.ts";
+import { SqliteBillingStore } from "../../billing/store/sqlite-store.ts";
+import type { BillingStore } from "../../billing/store/types.ts";
 import { buildGateway, createGatewayServices, type Gateway, type GatewaySettings } from "../../gateway/app.ts";
 import { ModelCatalog } from "../../models/catalog.ts";
 import { RunnerAgent } from "../../runners/agent/index.ts";
@@ -27,6 +30,7 @@ export interface TestRunnerOptions {
 
 export interface TestStack {
   url: string;
+  store: BillingStore;
   apiKey: string;
   adminToken: string;
   simulator: SimulatorHandle;
@@ -42,13 +46,52 @@ export interface TestStackOptions {
   settings?: Partial<GatewaySettings>;
   /** Runners to start at once (each on the shared simulator). */
   runners?: number;
+  /**
+   * Billing on: holds and charges against an intent of `fundedAmount` base units bound to the
+   * test key's account. The store defaults to an in-memory SQLite one.
+   */
+  billing?: { store?: BillingStore; fundedAmount: bigint };
+}
+
+export const TEST_ACCOUNT_ID = "acct_test";
+
+/** A funded, active intent straight in the store (the on-chain path has its own tests). */
+export async function fundTestIntent(store: BillingStore, accountId: string, amount: bigint): Promise<string> {
+  const intentId = `in_${randomBytes(12).toString("hex")}`;
+  await store.createIntent({
+    id: intentId,
+    accountId,
+    payer: "PayerWa11et1111111111111111111111111111111",
+    mint: "Mint111111111111111111111111111111111111111",
+    escrow: "Escrow1111111111111111111111111111111111111",
+    amount,
+    funded: 0n,
+    held: 0n,
+    spent: 0n,
+    settled: 0n,
+    state: "pending",
+    fundingSignature: undefined,
+    refundSignature: undefined,
+    createdAt: Date.now(),
+    expiresAt: undefined,
+    closedAt: undefined,
+  });
+  if (!(await store.activateIntent(intentId, amount, `test-funding-${intentId}`)))
+    throw new Error("could not activate the test intent");
+  await store.setActiveIntent(accountId, intentId);
+  return intentId;
 }
 
 export async function startTestStack(options: TestStackOptions = {}): Promise<TestStack> {
   const catalog = ModelCatalog.builtIn();
   const simulator = await startSimulator({ timeToFirstTokenMs: 5, perTokenLatencyMs: 1, ...options.simulator });
-  const apiKeys = new InMemoryApiKeyStore();
-  await apiKeys.import(TEST_API_KEY, "acct_test", "test key");
+  const store = options.billing?.store ?? SqliteBillingStore.open(":memory:");
+  if (!(await store.getAccount(TEST_ACCOUNT_ID))) {
+    await store.createAccount({ id: TEST_ACCOUNT_ID, name: "test", activeIntentId: undefined, createdAt: Date.now() });
+  }
+  await store.apiKeys.import(TEST_API_KEY, TEST_ACCOUNT_ID, "test key");
+  const metering = options.billing ? new Metering(store, { enabled: true, holdTtlMs: 60_000 }) : undefined;
+  if (options.billing) await fundTestIntent(store, TEST_ACCOUNT_ID, options.billing.fundedAmount);
   const settings: GatewaySettings = {
     bodyLimitBytes: 1024 * 1024,
     firstTokenTimeoutMs: 10_000,
@@ -58,7 +101,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     adminToken: TEST_ADMIN_TOKEN,
     ...options.settings,
   };
-  const services = createGatewayServices(settings, { catalog, apiKeys });
+  const services = createGatewayServices(settings, { catalog, apiKeys: store.apiKeys, store, metering });
   services.nodeTokens.import(TEST_NODE_TOKEN, "test runners");
   const gateway = await buildGateway(settings, services);
   await gateway.app.listen({ host: "127.0.0.1", port: 0 });
@@ -87,6 +130,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
 
   return {
     url,
+    store,
     apiKey: TEST_API_KEY,
     adminToken: TEST_ADMIN_TOKEN,
     simulator,
@@ -98,6 +142,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
       await Promise.allSettled(runners.map((runner) => runner.stop({ drainMs: 0 })));
       await gateway.app.close();
       await simulator.close();
+      await store.close();
     },
   };
 }

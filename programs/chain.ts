@@ -105,4 +105,3 @@ export function transactionSignature(transaction: Transaction | VersionedTransac
   if (first === undefined || first === null || first.every((byte) => byte === 0)) return undefined;
   return bs58.encode(first);
 }
-

@@ -2,7 +2,7 @@ import { createPublicKey, verify } from "node:crypto";
 import {
   type LoadedAddresses,
   type PublicKey,
-  type Transaction,
+  Transaction,
   TransactionInstruction,
   type VersionedMessage,
   VersionedTransaction,
@@ -22,7 +22,9 @@ export interface DecompiledMessage {
 /** One representation for both kinds, so recording and verifying have a single code path. */
 export function toVersionedTransaction(transaction: Transaction | VersionedTransaction): VersionedTransaction {
   if ("version" in transaction) return transaction;
-  return VersionedTransaction.deserialize(transaction.serialize({ requireAllSignatures: false, verifySignatures: false }));
+  return VersionedTransaction.deserialize(
+    transaction.serialize({ requireAllSignatures: false, verifySignatures: false }),
+  );
 }
 
 export function messageVersion(message: VersionedMessage): "legacy" | 0 {
@@ -92,4 +94,14 @@ export function signatureProblem(transaction: VersionedTransaction): string | un
     }
   }
   return undefined;
+}
+
+/** Bytes a legacy transaction with these instructions takes on the wire once signed. */
+export function legacyTransactionSize(instructions: TransactionInstruction[], feePayer: PublicKey): number {
+  // The blockhash value does not change the size; any 32-byte one will do.
+  const transaction = new Transaction({ feePayer, recentBlockhash: feePayer.toBase58() }).add(...instructions);
+  const message = transaction.compileMessage();
+  const signatureCount = message.header.numRequiredSignatures;
+  // Signature count is a compact-u16: one byte below 128.
+  return (signatureCount < 128 ? 1 : 2) + 64 * signatureCount + message.serialize().length;
 }

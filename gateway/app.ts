@@ -18,12 +18,14 @@ import adminRoutes from "./routes/admin.ts";
 import billingRoutes from "./routes/billing.ts";
 import generationRoutes from "./routes/generation.ts";
 import healthRoutes from "./routes/health.ts";
+import intentRoutes from "./routes/intents.ts";
 import modelRoutes from "./routes/models.ts";
 import webSocketApi from "./routes/websocket-api.ts";
 import { NodeTokenStore } from "./runners/node-tokens.ts";
 import { RunnerRegistry } from "./runners/registry.ts";
 import tunnelServer from "./runners/tunnel-server.ts";
 import { compileSchema } from "./schemas/validation.ts";
+import type { Payments } from "./stack/payments.ts";
 
 const HOLD_SWEEP_INTERVAL_MS = 30_000;
 
@@ -37,6 +39,8 @@ export interface GatewayServices {
   /** Accounts, intents, holds and the usage ledger; absent when the gateway runs unbilled. */
   store: BillingStore | undefined;
   metering: Metering | undefined;
+  /** Intents on the settlement chain; absent when the gateway runs unbilled. */
+  payments: Payments | undefined;
   apiKeys: ApiKeyStore;
   nodeTokens: NodeTokenStore;
   registry: RunnerRegistry;
@@ -56,6 +60,7 @@ export function createGatewayServices(
     apiKeys: ApiKeyStore;
     store?: BillingStore;
     metering?: Metering;
+    payments?: Payments;
     nodeTokens?: NodeTokenStore;
     gatewayId?: string;
   },
@@ -68,6 +73,7 @@ export function createGatewayServices(
     catalog: dependencies.catalog,
     store: dependencies.store,
     metering: dependencies.metering,
+    payments: dependencies.payments,
     apiKeys: dependencies.apiKeys,
     nodeTokens: dependencies.nodeTokens ?? new NodeTokenStore(),
     registry,
@@ -123,6 +129,9 @@ export async function buildGateway(
   });
   await app.register(adminRoutes, { registry: services.registry, jobs: services.jobs });
   if (services.store) await app.register(billingRoutes, { store: services.store });
+  if (services.payments) {
+    await app.register(intentRoutes, { intents: services.payments.intents, localChain: services.payments.localChain });
+  }
 
   const logJob = (record: JobRecord) =>
     app.log.info(
@@ -145,13 +154,16 @@ export async function buildGateway(
   const metering = services.metering;
   const sweepTimer = metering
     ? setInterval(() => {
-        metering.sweep().then(
-          ({ releasedHolds, expiredIntents }) => {
-            if (releasedHolds.length + expiredIntents.length > 0)
-              app.log.warn({ releasedHolds, expiredIntents }, "released stale holds");
-          },
-          (error: unknown) => app.log.error({ err: error }, "billing sweep failed"),
-        );
+        metering
+          .sweep()
+          .then(async (swept) => ({ ...swept, closedIntents: (await services.payments?.intents.closeExpired()) ?? [] }))
+          .then(
+            ({ releasedHolds, expiredIntents }) => {
+              if (releasedHolds.length + expiredIntents.length > 0)
+                app.log.warn({ releasedHolds, expiredIntents }, "released stale holds");
+            },
+            (error: unknown) => app.log.error({ err: error }, "billing sweep failed"),
+          );
       }, HOLD_SWEEP_INTERVAL_MS)
     : undefined;
   sweepTimer?.unref();

@@ -36,6 +36,7 @@ const SPECS = {
     retryable: false,
   },
   GW_ERR_NOT_FOUND: { status: 404, type: "invalid_request_error", openAiCode: "not_found", retryable: false },
+  GW_ERR_CONFLICT: { status: 409, type: "invalid_request_error", openAiCode: "conflict", retryable: false },
   GW_ERR_REQUEST_TOO_LARGE: {
     status: 413,
     type: "invalid_request_error",

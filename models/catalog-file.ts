@@ -8,7 +8,10 @@ import { z } from "zod";
 import { ModelCatalog, type ModelTemplate } from "./catalog.ts";
 
 const baseUnits = z
-  .union([z.string().regex(/^\d+$/, "must be a non-negative integer string of base units"), z.number().int().nonnegative()])
+  .union([
+    z.string().regex(/^\d+$/, "must be a non-negative integer string of base units"),
+    z.number().int().nonnegative(),
+  ])
   .transform((value) => BigInt(value));
 
 const vram = z.object({ fp16: z.number().positive(), q8: z.number().positive(), q4: z.number().positive() });
@@ -61,7 +64,9 @@ export function extendCatalog(base: ModelCatalog, contents: string, source = "ca
   const models = new Map(base.list().map((model) => [model.id, model]));
   for (const entry of parsed.data.models) {
     const existing = models.get(entry.id);
-    const defined = Object.fromEntries(Object.entries(entry).filter(([, value]) => value !== undefined)) as Partial<ModelTemplate>;
+    const defined = Object.fromEntries(
+      Object.entries(entry).filter(([, value]) => value !== undefined),
+    ) as Partial<ModelTemplate>;
     if (existing) {
       models.set(entry.id, { ...existing, ...defined });
       continue;

@@ -59,7 +59,9 @@ export interface HoldRecord {
   expiresAt: number;
 }
 
-export type ReserveResult = { ok: true; hold: HoldRecord } | { ok: false; reason: "insufficient_funds" | "intent_not_active"; available: bigint };
+export type ReserveResult =
+  | { ok: true; hold: HoldRecord }
+  | { ok: false; reason: "insufficient_funds" | "intent_not_active"; available: bigint };
 
 export type ChargeState = "authorized" | "escrowed" | "verified" | "settled";
 

@@ -24,6 +24,7 @@ export class SseParser {
   /** Feeds a piece of the stream; returns the events it completed, in order. */
   push(text: string): SseEvent[] {
     const events: SseEvent[] = [];
+    if (text.length === 0) return events;
     let input = text;
     if (this.pendingCr) {
       this.pendingCr = false;
@@ -31,9 +32,11 @@ export class SseParser {
     }
     this.buffer += input;
     let start = 0;
+    // Searched once per piece and again only once passed: most streams have no CR at all.
+    let cr = this.buffer.indexOf("\r");
     for (;;) {
       const lf = this.buffer.indexOf("\n", start);
-      const cr = this.buffer.indexOf("\r", start);
+      if (cr !== -1 && cr < start) cr = this.buffer.indexOf("\r", start);
       let end: number;
       let next: number;
       if (cr !== -1 && (lf === -1 || cr < lf)) {

@@ -198,3 +198,25 @@ export function rate(count: number, elapsedMs: number): number | undefined {
   if (!(elapsedMs > 0) || !Number.isFinite(elapsedMs) || !Number.isFinite(count) || !(count > 0)) return undefined;
   return (count * 1000) / elapsedMs;
 }
+
+/**
+ * The most intervals open at one moment (sweep line). An interval is [start, end]; one that ends
+ * exactly where another starts does not overlap it.
+ */
+export function peakOverlap(intervals: ReadonlyArray<readonly [number, number]>): number {
+  const events: Array<[number, number]> = [];
+  for (const [start, end] of intervals) {
+    if (!Number.isFinite(start) || !Number.isFinite(end) || end < start)
+      throw new RangeError("intervals must be finite with end ≥ start");
+    events.push([start, 1], [end, -1]);
+  }
+  // At equal times, ends before starts.
+  events.sort((left, right) => left[0] - right[0] || left[1] - right[1]);
+  let open = 0;
+  let peak = 0;
+  for (const [, delta] of events) {
+    open += delta;
+    if (open > peak) peak = open;
+  }
+  return peak;
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { CatalogFileError, extendCatalog } from "../../models/catalog-file.ts";
 import { ModelCatalog } from "../../models/catalog.ts";
+import { CatalogFileError, extendCatalog } from "../../models/catalog-file.ts";
 
 describe("ModelCatalog", () => {
   const catalog = ModelCatalog.builtIn();
@@ -77,10 +77,24 @@ describe("catalog file", () => {
 
   it.each([
     ["not json", "{", /not valid JSON/],
-    ["a float price", JSON.stringify({ models: [{ id: "qwen2.5-7b-instruct", pricing: { inputPerMillion: 0.5, outputPerMillion: "1" } }] }), /pricing/],
-    ["an unknown field", JSON.stringify({ models: [{ id: "qwen2.5-7b-instruct", colour: "red" }] }), /colour|Unrecognized/],
+    [
+      "a float price",
+      JSON.stringify({
+        models: [{ id: "qwen2.5-7b-instruct", pricing: { inputPerMillion: 0.5, outputPerMillion: "1" } }],
+      }),
+      /pricing/,
+    ],
+    [
+      "an unknown field",
+      JSON.stringify({ models: [{ id: "qwen2.5-7b-instruct", colour: "red" }] }),
+      /colour|Unrecognized/,
+    ],
     ["an incomplete new model", JSON.stringify({ models: [{ id: "new-model", kind: "chat" }] }), /needs family/],
-    ["a stolen alias", JSON.stringify({ models: [{ id: "mistral-7b-instruct", aliases: ["qwen2.5:7b"] }] }), /claimed by both/],
+    [
+      "a stolen alias",
+      JSON.stringify({ models: [{ id: "mistral-7b-instruct", aliases: ["qwen2.5:7b"] }] }),
+      /claimed by both/,
+    ],
   ])("refuses %s with a clear message", (_name, contents, message) => {
     expect(() => extendCatalog(base, contents)).toThrow(CatalogFileError);
     expect(() => extendCatalog(base, contents)).toThrow(message);

@@ -9,6 +9,7 @@ import { generateKeypair } from "../../billing/receipts/ed25519.ts";
 import { SqliteBillingStore } from "../../billing/store/sqlite-store.ts";
 import type { BillingStore } from "../../billing/store/types.ts";
 import { buildGateway, createGatewayServices, type Gateway, type GatewaySettings } from "../../gateway/app.ts";
+import { type Payments, startLocalPayments } from "../../gateway/stack/payments.ts";
 import { ModelCatalog } from "../../models/catalog.ts";
 import { RunnerAgent } from "../../runners/agent/index.ts";
 import { createEngineAdapter } from "../../runners/engines/index.ts";
@@ -30,6 +31,7 @@ export interface TestRunnerOptions {
 
 export interface TestStack {
   url: string;
+  payments: Payments | undefined;
   store: BillingStore;
   apiKey: string;
   adminToken: string;
@@ -51,6 +53,8 @@ export interface TestStackOptions {
    * test key's account. The store defaults to an in-memory SQLite one.
    */
   billing?: { store?: BillingStore; fundedAmount: bigint };
+  /** The in-process chain with intents (`/v1/intents`, `/solana`). */
+  payments?: boolean;
 }
 
 export const TEST_ACCOUNT_ID = "acct_test";
@@ -101,7 +105,8 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     adminToken: TEST_ADMIN_TOKEN,
     ...options.settings,
   };
-  const services = createGatewayServices(settings, { catalog, apiKeys: store.apiKeys, store, metering });
+  const payments = options.payments ? await startLocalPayments(store) : undefined;
+  const services = createGatewayServices(settings, { catalog, apiKeys: store.apiKeys, store, metering, payments });
   services.nodeTokens.import(TEST_NODE_TOKEN, "test runners");
   const gateway = await buildGateway(settings, services);
   await gateway.app.listen({ host: "127.0.0.1", port: 0 });
@@ -130,6 +135,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
 
   return {
     url,
+    payments,
     store,
     apiKey: TEST_API_KEY,
     adminToken: TEST_ADMIN_TOKEN,

@@ -77,9 +77,13 @@ export class IntentService {
     return this.options.decimals;
   }
 
-  async create(request: { accountId: string; payer: string; amount: bigint; expiresAt?: number }, now = Date.now()): Promise<CreatedIntent> {
+  async create(
+    request: { accountId: string; payer: string; amount: bigint; expiresAt?: number },
+    now = Date.now(),
+  ): Promise<CreatedIntent> {
     const payer = parsePublicKey(request.payer, "payer");
-    if (request.amount <= 0n) throw new IntentError("BILL_ERR_INVALID_INTENT", "'amount' must be a positive number of base units.", "amount");
+    if (request.amount <= 0n)
+      throw new IntentError("BILL_ERR_INVALID_INTENT", "'amount' must be a positive number of base units.", "amount");
     if (request.expiresAt !== undefined && request.expiresAt <= now) {
       throw new IntentError("BILL_ERR_INVALID_INTENT", "The expiry must be in the future.", "expires_in_seconds");
     }
@@ -152,10 +156,18 @@ export class IntentService {
    * Refunds the unspent remainder (funded − spent) to the payer and closes the intent. Spent
    * money stays in escrow until settlement pays it out. Refused while any job holds funds.
    */
-  async close(accountId: string | undefined, intentId: string, now = Date.now()): Promise<{ intent: IntentRecord; refunded: bigint }> {
+  async close(
+    accountId: string | undefined,
+    intentId: string,
+    now = Date.now(),
+  ): Promise<{ intent: IntentRecord; refunded: bigint }> {
     const intent = await this.owned(accountId, intentId);
     if (intent.state === "closed") return { intent, refunded: intent.funded - intent.spent };
-    if (intent.held > 0n) throw new IntentError("BILL_ERR_INTENT_BUSY", `Intent ${intentId} still has ${intent.held} base units held by running jobs.`);
+    if (intent.held > 0n)
+      throw new IntentError(
+        "BILL_ERR_INTENT_BUSY",
+        `Intent ${intentId} still has ${intent.held} base units held by running jobs.`,
+      );
     const refund = intent.funded - intent.spent;
     let refundSignature: string | undefined;
     if (refund > 0n) {
@@ -170,7 +182,10 @@ export class IntentService {
       });
     }
     if (!(await this.options.store.closeIntent(intentId, refundSignature, now))) {
-      throw new IntentError("BILL_ERR_INTENT_BUSY", `Intent ${intentId} could not be closed: a job took a hold meanwhile.`);
+      throw new IntentError(
+        "BILL_ERR_INTENT_BUSY",
+        `Intent ${intentId} could not be closed: a job took a hold meanwhile.`,
+      );
     }
     const account = await this.options.store.getAccount(intent.accountId);
     if (account?.activeIntentId === intentId) await this.options.store.setActiveIntent(intent.accountId, undefined);

@@ -32,6 +32,11 @@ const environmentSchema = z.object({
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   REDIS_URL: z.string().url().optional(),
   SOLANA_RPC_URL: z.string().url().optional(),
+  HYPERNODE_SETTLEMENT_KEYPAIR: z.string().min(1).optional(),
+  HYPERNODE_MINT: z
+    .string()
+    .regex(/^[1-9A-HJ-NP-Za-km-z]{32,44}$/, "must be a base58 mint address")
+    .optional(),
 });
 
 export interface GatewayConfig {
@@ -54,6 +59,10 @@ export interface GatewayConfig {
   holdTtlMs: number;
   redisUrl: string | undefined;
   solanaRpcUrl: string | undefined;
+  /** Keypair file of the authority owning escrows (required with SOLANA_RPC_URL). */
+  settlementKeypairPath: string | undefined;
+  /** Settlement mint (required with SOLANA_RPC_URL). */
+  mint: string | undefined;
 }
 
 export class ConfigurationError extends Error {
@@ -71,6 +80,11 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Gatewa
     throw new ConfigurationError(`invalid configuration:\n  ${problems.join("\n  ")}`);
   }
   const values = parsed.data;
+  if (values.SOLANA_RPC_URL && (!values.HYPERNODE_SETTLEMENT_KEYPAIR || !values.HYPERNODE_MINT)) {
+    throw new ConfigurationError(
+      "invalid configuration:\n  SOLANA_RPC_URL: a real cluster also needs HYPERNODE_SETTLEMENT_KEYPAIR and HYPERNODE_MINT",
+    );
+  }
   return {
     host: values.HYPERNODE_HOST,
     port: values.PORT,
@@ -89,5 +103,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Gatewa
     holdTtlMs: values.HYPERNODE_HOLD_TTL_MS,
     redisUrl: values.REDIS_URL,
     solanaRpcUrl: values.SOLANA_RPC_URL,
+    settlementKeypairPath: values.HYPERNODE_SETTLEMENT_KEYPAIR,
+    mint: values.HYPERNODE_MINT,
   };
 }

@@ -3,12 +3,12 @@
  * waiting for runners to dial in).
  */
 import type { Command } from "commander";
-import { InMemoryApiKeyStore } from "../../billing/api-keys.ts";
 import type { ModelCatalog } from "../../models/catalog.ts";
 import { CatalogFileError, loadCatalog } from "../../models/catalog-file.ts";
-import { buildGateway, createGatewayServices } from "../app.ts";
+import { buildGateway } from "../app.ts";
 import { ConfigurationError, type GatewayConfig, loadConfig } from "../config.ts";
-import { DEMO_ACCOUNT_ID, startEmbeddedStack } from "../stack/embedded-stack.ts";
+import { startEmbeddedStack } from "../stack/embedded-stack.ts";
+import { startGatewayServices } from "../stack/gateway-services.ts";
 
 /** Configuration and catalog, validated; a bad value stops the process with a clear message. */
 function loadConfigOrExit(): { config: GatewayConfig; catalog: ModelCatalog } {
@@ -58,6 +58,7 @@ export function registerGatewayCommands(program: Command): void {
           `  demo API key:  ${stack.demoKey}`,
           `  admin token:   ${config.adminToken ? "(from HYPERNODE_ADMIN_TOKEN)" : stack.adminToken}`,
           `  simulator:     ${stack.simulatorUrl} (vLLM's API on /v1, Ollama's on /api)`,
+          `  demo intent:   ${stack.demoIntentId ?? "(none)"} (100 tokens on the in-process chain; GET /v1/intents/{id})`,
           "",
           "Try it:",
           `  curl ${stack.url}/v1/chat/completions -H "Authorization: Bearer ${stack.demoKey}" -H "Content-Type: application/json" \\`,
@@ -76,11 +77,9 @@ export function registerGatewayCommands(program: Command): void {
       const { config, catalog } = loadConfigOrExit();
       if (!config.nodeToken)
         process.stderr.write("hypernode: HYPERNODE_NODE_TOKEN is not set, so no runner can connect\n");
-      const apiKeys = new InMemoryApiKeyStore();
-      if (config.demoKey) await apiKeys.import(config.demoKey, DEMO_ACCOUNT_ID, "demo key");
-      const services = createGatewayServices(config, { catalog, apiKeys });
-      if (config.nodeToken) services.nodeTokens.import(config.nodeToken, "HYPERNODE_NODE_TOKEN");
-      const { app } = await buildGateway(config, services, loggerOptions(config));
+      const started = await startGatewayServices(config, catalog, { demoKey: config.demoKey, fundDemoIntent: true });
+      const { app } = await buildGateway(config, started.services, loggerOptions(config));
+      app.addHook("onClose", started.close);
       await app.listen({ host: config.host, port: config.port });
       onSignals(() => app.close());
     });

@@ -5,15 +5,13 @@
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { FastifyServerOptions } from "fastify";
-import { InMemoryApiKeyStore } from "../../billing/api-keys.ts";
 import { generateSecret } from "../../billing/secrets.ts";
 import type { ModelCatalog } from "../../models/catalog.ts";
-import { buildGateway, createGatewayServices, type Gateway } from "../app.ts";
+import { buildGateway, type Gateway } from "../app.ts";
 import type { GatewayConfig } from "../config.ts";
 import { NODE_TOKEN_PREFIX } from "../runners/node-tokens.ts";
 import { type StartedChild, startChild } from "./child-process.ts";
-
-export const DEMO_ACCOUNT_ID = "acct_demo";
+import { startGatewayServices } from "./gateway-services.ts";
 
 export interface EmbeddedStack {
   url: string;
@@ -21,6 +19,8 @@ export interface EmbeddedStack {
   simulatorUrl: string;
   demoKey: string;
   adminToken: string;
+  /** The funded demo intent the demo key spends from (local chain). */
+  demoIntentId: string | undefined;
   gateway: Gateway;
   close(): Promise<void>;
 }
@@ -35,16 +35,15 @@ export interface EmbeddedStackOptions {
 export async function startEmbeddedStack(config: GatewayConfig, options: EmbeddedStackOptions): Promise<EmbeddedStack> {
   const dataDirectory = resolve(config.dataDirectory);
   mkdirSync(dataDirectory, { recursive: true });
-  const apiKeys = new InMemoryApiKeyStore();
   const demoKey = config.demoKey ?? generateSecret("sk-hn-demo-");
-  await apiKeys.import(demoKey, DEMO_ACCOUNT_ID, "demo key");
   const adminToken = config.adminToken ?? generateSecret("hn_admin_");
-  const settings = { ...config, adminToken };
-  const services = createGatewayServices(settings, { catalog: options.catalog, apiKeys });
   const nodeToken = config.nodeToken ?? generateSecret(NODE_TOKEN_PREFIX);
-  services.nodeTokens.import(nodeToken, "embedded runner");
+  const settings = { ...config, adminToken, nodeToken };
+  const started = await startGatewayServices(settings, options.catalog, { demoKey, fundDemoIntent: true });
+  const { services } = started;
 
   const gateway = await buildGateway(settings, services, options.logger);
+  gateway.app.addHook("onClose", started.close);
   await gateway.app.listen({ host: config.host, port: config.port });
   const address = gateway.app.server.address();
   const port = typeof address === "object" && address ? address.port : config.port;
@@ -99,5 +98,5 @@ export async function startEmbeddedStack(config: GatewayConfig, options: Embedde
     await close();
     throw error;
   }
-  return { url, simulatorUrl, demoKey, adminToken, gateway, close };
+  return { url, simulatorUrl, demoKey, adminToken, demoIntentId: started.demoIntentId, gateway, close };
 }

@@ -208,21 +208,28 @@ export async function timedStream(
       outcome.error = `${target.label}: HTTP ${response.statusCode} ${(await response.body.text()).slice(0, 200)}`;
       return outcome;
     }
-    response.body.setEncoding("utf8");
+    const stream = response.body;
+    stream.setEncoding("utf8");
     const parser = new SseParser();
-    for await (const piece of response.body as AsyncIterable<string>) {
-      const now = performance.now() - started;
-      for (const event of parser.push(piece)) {
-        if (event.data === "[DONE]") {
-          outcome.done = true;
-          continue;
+    // 'data' events rather than async iteration: a thousand streams at 50 chunks/s each make the
+    // client's per-chunk cost matter, and a slow client would show up as the server's stalls.
+    await new Promise<void>((resolve, reject) => {
+      stream.on("data", (piece: string) => {
+        const now = performance.now() - started;
+        for (const event of parser.push(piece)) {
+          if (event.data === "[DONE]") {
+            outcome.done = true;
+            continue;
+          }
+          outcome.arrivals.push(now);
+          if (event.data.startsWith('{"error"'))
+            outcome.error = `${target.label}: error event ${event.data.slice(0, 200)}`;
+          else if (outcome.ttftMs === undefined && classifyChatPayload(event.data) === "content") outcome.ttftMs = now;
         }
-        outcome.arrivals.push(now);
-        if (event.data.startsWith('{"error"'))
-          outcome.error = `${target.label}: error event ${event.data.slice(0, 200)}`;
-        else if (outcome.ttftMs === undefined && classifyChatPayload(event.data) === "content") outcome.ttftMs = now;
-      }
-    }
+      });
+      stream.once("end", resolve);
+      stream.once("error", reject);
+    });
     if (parser.finish()) outcome.error ??= `${target.label}: stream ended inside an event`;
     if (!outcome.done) outcome.error ??= `${target.label}: stream ended without [DONE]`;
     else if (outcome.arrivals.length < expectedChunks)

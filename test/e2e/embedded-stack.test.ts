@@ -67,6 +67,20 @@ it("starts the embedded stack, streams a chat completion with the demo key, and 
     expect(text.length).toBeGreaterThan(0);
     expect(completionTokens).toBe(8);
 
+    // Billed for real against the demo intent funded on the in-process chain.
+    const intentId = /demo intent: +(in_\S+)/.exec(output)?.[1];
+    expect(intentId).toBeDefined();
+    const intent = (await (
+      await fetch(`${url}/v1/intents/${intentId}`, { headers: { authorization: `Bearer ${DEMO_KEY}` } })
+    ).json()) as {
+      state: string;
+      funded: string;
+      spent: string;
+      held: string;
+    };
+    expect(intent).toMatchObject({ state: "active", funded: "100000000", held: "0" });
+    expect(BigInt(intent.spent)).toBeGreaterThan(0n);
+
     child.kill("SIGINT");
     expect(await exited).toBe(0);
     // The simulator child went down with the stack: nothing answers on its port any more.

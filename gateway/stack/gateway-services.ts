@@ -1,0 +1,56 @@
+/**
+ * Everything a gateway process needs besides HTTP: the billing store, metering, the payment
+ * rail and the demo account. Both `hypernode start` and `hypernode gateway` start here.
+ */
+import { Metering } from "../../billing/metering.ts";
+import type { ModelCatalog } from "../../models/catalog.ts";
+import { createGatewayServices, type GatewayServices } from "../app.ts";
+import type { GatewayConfig } from "../config.ts";
+import { ensureAccount, openBillingStore } from "./billing-store.ts";
+import { connectClusterPayments, fundDemoIntent, type Payments, startLocalPayments } from "./payments.ts";
+
+export const DEMO_ACCOUNT_ID = "acct_demo";
+/** 100 tokens of the 6-decimal local mint. */
+export const DEMO_INTENT_AMOUNT = 100_000_000n;
+
+export interface StartedServices {
+  services: GatewayServices;
+  /** Present when a demo intent was funded on the local chain. */
+  demoIntentId: string | undefined;
+  close(): Promise<void>;
+}
+
+export async function startGatewayServices(
+  config: GatewayConfig,
+  catalog: ModelCatalog,
+  options: { demoKey: string | undefined; fundDemoIntent: boolean },
+): Promise<StartedServices> {
+  const store = await openBillingStore(config);
+  const metering = new Metering(store, { enabled: config.billingEnabled, holdTtlMs: config.holdTtlMs });
+  // The embedded SQLite store has one user: holds left by a previous process died with it.
+  if (store.kind === "sqlite") await metering.reconcileAfterRestart();
+  let payments: Payments | undefined;
+  if (config.solanaRpcUrl && config.settlementKeypairPath && config.mint) {
+    payments = await connectClusterPayments(store, {
+      rpcUrl: config.solanaRpcUrl,
+      settlementKeypairPath: config.settlementKeypairPath,
+      mint: config.mint,
+    });
+  } else {
+    payments = await startLocalPayments(store);
+  }
+  let demoIntentId: string | undefined;
+  if (options.demoKey) {
+    await ensureAccount(store, DEMO_ACCOUNT_ID, "demo");
+    await store.apiKeys.import(options.demoKey, DEMO_ACCOUNT_ID, "demo key");
+    if (options.fundDemoIntent && payments.localChain) {
+      // The local chain starts empty each time: a fresh demo intent, funded for real.
+      demoIntentId = (
+        await fundDemoIntent({ ...payments, localChain: payments.localChain }, DEMO_ACCOUNT_ID, DEMO_INTENT_AMOUNT)
+      ).intentId;
+    }
+  }
+  const services = createGatewayServices(config, { catalog, apiKeys: store.apiKeys, store, metering, payments });
+  if (config.nodeToken) services.nodeTokens.import(config.nodeToken, "HYPERNODE_NODE_TOKEN");
+  return { services, demoIntentId, close: () => store.close() };
+}

@@ -73,10 +73,10 @@ export function reportView(by: ReportDimension, rows: readonly ReportRow[]): Rep
 }
 
 export function reportCsv(view: ReportView): string {
-  const escape = (value: string) => (/[",\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value);
+  const quoteCell = (value: string) => (/[",\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value);
   const lines = [`${view.by},jobs,prompt_tokens,completion_tokens,charge`];
   for (const row of view.rows)
-    lines.push([escape(row.key), row.jobs, row.prompt_tokens, row.completion_tokens, row.charge].join(","));
+    lines.push([quoteCell(row.key), row.jobs, row.prompt_tokens, row.completion_tokens, row.charge].join(","));
   lines.push(
     ["total", view.totals.jobs, view.totals.prompt_tokens, view.totals.completion_tokens, view.totals.charge].join(","),
   );

@@ -6,6 +6,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: "forks",
+    // solana-bankrun's validator logs every transaction at info level otherwise.
+    env: { RUST_LOG: "error" },
     reporters: ["default"],
   },
 });

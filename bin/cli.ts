@@ -6,6 +6,7 @@
 import { Command } from "commander";
 import { registerClientCommands } from "../gateway/cli/client-commands.ts";
 import { registerGatewayCommands } from "../gateway/cli/commands.ts";
+import { registerIntentCommands } from "../gateway/cli/intent-commands.ts";
 import { registerRunnerCommands } from "../runners/cli.ts";
 import { registerSimulatorCommand } from "../runners/simulator-command.ts";
 
@@ -15,6 +16,7 @@ export async function runCli(argv: string[]): Promise<void> {
     .showHelpAfterError();
   registerGatewayCommands(program);
   registerClientCommands(program);
+  registerIntentCommands(program);
   registerRunnerCommands(program);
   registerSimulatorCommand(program);
   await program.parseAsync(argv);

@@ -21,7 +21,7 @@ function withConnection(command: Command): Command {
 function run<Options extends ConnectionOptions>(action: (client: GatewayClient, options: Options) => Promise<void>) {
   return async (options: Options) => {
     try {
-      await action(new GatewayClient({ url: options.url, adminToken: options.adminToken }), options);
+      await action(new GatewayClient({ url: options.url, bearerToken: options.adminToken }), options);
     } catch (error) {
       if (error instanceof GatewayRequestError) {
         process.stderr.write(`hypernode: ${error.message}\n`);

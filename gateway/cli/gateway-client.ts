@@ -6,7 +6,8 @@ import { request } from "undici";
 
 export interface GatewayClientOptions {
   url: string;
-  adminToken: string | undefined;
+  /** Admin token or API key, sent as a bearer token. */
+  bearerToken: string | undefined;
 }
 
 export class GatewayRequestError extends Error {
@@ -33,7 +34,7 @@ export class GatewayClient {
 
   private async send(method: "GET" | "POST" | "DELETE", path: string, body: unknown): Promise<string> {
     const headers: Record<string, string> = {};
-    if (this.options.adminToken) headers.authorization = `Bearer ${this.options.adminToken}`;
+    if (this.options.bearerToken) headers.authorization = `Bearer ${this.options.bearerToken}`;
     if (body !== undefined) headers["content-type"] = "application/json";
     let response: Awaited<ReturnType<typeof request>>;
     try {

@@ -81,6 +81,11 @@ export class Metering {
     return this.options.enabled;
   }
 
+  /** Sweeps often enough that a stale hold outlives its TTL by at most half of it. */
+  get sweepIntervalMs(): number {
+    return Math.min(30_000, Math.max(250, Math.floor(this.options.holdTtlMs / 2)));
+  }
+
   /** Reserves the worst case for a job or refuses it. */
   async authorize(
     accountId: string,

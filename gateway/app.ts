@@ -27,8 +27,6 @@ import tunnelServer from "./runners/tunnel-server.ts";
 import { compileSchema } from "./schemas/validation.ts";
 import type { Payments } from "./stack/payments.ts";
 
-const HOLD_SWEEP_INTERVAL_MS = 30_000;
-
 export type GatewaySettings = Pick<
   GatewayConfig,
   "bodyLimitBytes" | "firstTokenTimeoutMs" | "totalTimeoutMs" | "heartbeatIntervalMs" | "maxAttempts" | "adminToken"
@@ -164,7 +162,7 @@ export async function buildGateway(
             },
             (error: unknown) => app.log.error({ err: error }, "billing sweep failed"),
           );
-      }, HOLD_SWEEP_INTERVAL_MS)
+      }, metering.sweepIntervalMs)
     : undefined;
   sweepTimer?.unref();
   app.addHook("onClose", async () => {

@@ -30,7 +30,8 @@ const environmentSchema = z.object({
   HYPERNODE_BILLING: z.enum(["on", "off"]).default("on"),
   HYPERNODE_HOLD_TTL_MS: positiveMs.default(15 * 60_000),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
-  REDIS_URL: z.string().url().optional(),
+  // A redis:// URL, or the absolute path of a unix socket.
+  REDIS_URL: z.union([z.string().url(), z.string().regex(/^\/\S+$/)]).optional(),
   SOLANA_RPC_URL: z.string().url().optional(),
   HYPERNODE_SETTLEMENT_KEYPAIR: z.string().min(1).optional(),
   HYPERNODE_MINT: z

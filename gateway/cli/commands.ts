@@ -71,6 +71,33 @@ export function registerGatewayCommands(program: Command): void {
     });
 
   program
+    .command("models")
+    .description("the model catalog: ids, engines' names, context, VRAM floors and prices")
+    .option("--json", "machine-readable output")
+    .action((options: { json?: boolean }) => {
+      const { catalog } = loadConfigOrExit();
+      const models = catalog.list().map((model) => ({
+        id: model.id,
+        kind: model.kind,
+        ollamaTag: model.ollamaTag,
+        vllmRepoId: model.vllmRepoId,
+        contextLength: model.contextLength,
+        minVramGiB: model.minVramGiB,
+        inputPerMillion: model.pricing.inputPerMillion.toString(),
+        outputPerMillion: model.pricing.outputPerMillion.toString(),
+      }));
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify(models, null, 2)}\n`);
+        return;
+      }
+      for (const model of models) {
+        process.stdout.write(
+          `${model.id.padEnd(32)} ${model.kind.padEnd(9)} ctx ${String(model.contextLength).padStart(6)}  vram fp16/q4 ${model.minVramGiB.fp16}/${model.minVramGiB.q4} GiB  price in/out per 1M ${model.inputPerMillion}/${model.outputPerMillion}\n`,
+        );
+      }
+    });
+
+  program
     .command("gateway")
     .description("run the gateway alone; runners connect with HYPERNODE_NODE_TOKEN")
     .action(async () => {

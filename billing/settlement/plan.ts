@@ -159,7 +159,8 @@ const ROLE_ORDER: Record<PayoutRole, number> = { runner: 0, treasury: 1, oracle:
 /** Builds the epoch's payouts and the remainders it carries forward. */
 export function planSettlement(input: SettlementPlanInput): SettlementPlan {
   const { epoch, items, treasuryWallet, oracleWallet } = input;
-  if (!Number.isSafeInteger(epoch) || epoch < 0) throw new RangeError(`epoch must be a non-negative integer, got ${epoch}`);
+  if (!Number.isSafeInteger(epoch) || epoch < 0)
+    throw new RangeError(`epoch must be a non-negative integer, got ${epoch}`);
   if (!ROOT_HEX.test(input.rootHex)) throw new RangeError(`root must be 32 bytes of hex, got "${input.rootHex}"`);
   const split = input.split ?? DEFAULT_SETTLEMENT_SPLIT;
   validateSplit(split);

@@ -62,6 +62,11 @@ export function canonicalUsageRecordFields(record: UsageRecord): readonly Canoni
   ];
 }
 
+/** The canonical bytes as text; their UTF-8 encoding is `canonicalUsageRecordBytes`. */
+export function canonicalUsageRecordText(record: UsageRecord): string {
+  return `${USAGE_RECORD_DOMAIN}${JSON.stringify(canonicalUsageRecordFields(record))}`;
+}
+
 export function canonicalUsageRecordBytes(record: UsageRecord): Buffer {
-  return Buffer.from(`${USAGE_RECORD_DOMAIN}${JSON.stringify(canonicalUsageRecordFields(record))}`, "utf8");
+  return Buffer.from(canonicalUsageRecordText(record), "utf8");
 }

@@ -15,7 +15,8 @@ import { createHash } from "node:crypto";
 const LEAF_PREFIX = Buffer.from([0x00]);
 const NODE_PREFIX = Buffer.from([0x01]);
 
-export function leafHash(data: Uint8Array): Buffer {
+/** `data` as a string is hashed as its UTF-8 bytes (saves a copy per leaf on large batches). */
+export function leafHash(data: Uint8Array | string): Buffer {
   return createHash("sha256").update(LEAF_PREFIX).update(data).digest();
 }
 
@@ -33,6 +34,9 @@ export interface MerkleProof {
 export class MerkleTree {
   /** levels[0] are the leaves, the last level holds only the root. */
   private readonly levels: Buffer[][];
+  // Hex of every node, made on the first proof: proofs share these strings instead of each
+  // re-encoding ~log2(n) hashes.
+  private hexLevels: string[][] | undefined;
 
   constructor(leaves: readonly Buffer[]) {
     if (leaves.length === 0) throw new RangeError("a Merkle tree needs at least one leaf");
@@ -62,12 +66,13 @@ export class MerkleTree {
     if (!Number.isSafeInteger(leafIndex) || leafIndex < 0 || leafIndex >= this.leafCount) {
       throw new RangeError(`leaf index ${leafIndex} is outside 0..${this.leafCount - 1}`);
     }
+    this.hexLevels ??= this.levels.map((level) => level.map((node) => node.toString("hex")));
     const siblings: string[] = [];
     let index = leafIndex;
-    for (let depth = 0; depth < this.levels.length - 1; depth += 1) {
-      const level = this.levels[depth] as Buffer[];
+    for (let depth = 0; depth < this.hexLevels.length - 1; depth += 1) {
+      const level = this.hexLevels[depth] as string[];
       const siblingIndex = index % 2 === 1 ? index - 1 : index + 1;
-      if (siblingIndex < level.length) siblings.push((level[siblingIndex] as Buffer).toString("hex"));
+      if (siblingIndex < level.length) siblings.push(level[siblingIndex] as string);
       index = Math.floor(index / 2);
     }
     return { leafIndex, leafCount: this.leafCount, siblings };
@@ -81,7 +86,7 @@ export function rootFromProof(leaf: Uint8Array, proof: MerkleProof): Buffer | un
   const { leafIndex, leafCount, siblings } = proof;
   if (!Number.isSafeInteger(leafCount) || leafCount < 1) return undefined;
   if (!Number.isSafeInteger(leafIndex) || leafIndex < 0 || leafIndex >= leafCount) return undefined;
-  let hash = Buffer.from(leaf);
+  let hash: Buffer = Buffer.from(leaf);
   let index = leafIndex;
   let width = leafCount;
   let used = 0;

@@ -112,11 +112,12 @@ export function startRunner(options: RunnerCommandOptions, dependencies: { logge
   let engine: EngineAdapter;
   let agent: RunnerAgent;
   try {
-    engine = createEngineAdapter(
-      options.engine,
-      engineUrl,
-      options.engineApiKey ? { apiKey: options.engineApiKey } : {},
-    );
+    // One engine connection per job the runner may run at once: a smaller pool would queue
+    // streams behind each other with no output until the gateway's first-token timeout.
+    engine = createEngineAdapter(options.engine, engineUrl, {
+      connections: options.maxConcurrentJobs,
+      ...(options.engineApiKey ? { apiKey: options.engineApiKey } : {}),
+    });
     agent = new RunnerAgent({
       gatewayUrl: options.gateway,
       nodeToken: token,

@@ -149,14 +149,20 @@ end
 return result
 `);
 
-/** ARGV: intentId, amount. Returns "ok" | "missing" | "exceeds_spent". */
+/**
+ * ARGV: intentId, payoutId, amount. Returns "ok" | "repeat" (payout already recorded, nothing
+ * changed) | "missing" | "exceeds_spent".
+ */
 export const RECORD_SETTLEMENT = new LuaScript(`
+local payouts, payoutId = P .. "settlement-payouts", ARGV[3]
+if redis.call("SISMEMBER", payouts, payoutId) == 1 then return "repeat" end
 local key = P .. "intent:" .. ARGV[2]
 local intent = redis.call("HMGET", key, "settled", "spent")
 if not intent[2] then return "missing" end
-local settled = add(amount(intent[1]), amount(ARGV[3]))
+local settled = add(amount(intent[1]), amount(ARGV[4]))
 if compare(settled, amount(intent[2])) > 0 then return "exceeds_spent" end
 redis.call("HSET", key, "settled", text(settled))
+redis.call("SADD", payouts, payoutId)
 return "ok"
 `);
 
@@ -237,6 +243,29 @@ for dimension, group in pairs(groups) do
   end
 end
 return {"created", intentId, text(charge)}
+`);
+
+/**
+ * ARGV: from state, to state, epoch|"" (set with the move), then job ids. Moves each record in
+ * the from state; others (missing, or in any other state) are left alone. Returns how many moved.
+ * Epoch reports are aggregated from the records, so updating the record is all they need.
+ */
+export const MOVE_CHARGE_STATE = new LuaScript(`
+local from, to, epoch, changed = ARGV[2], ARGV[3], ARGV[4], 0
+for index = 5, #ARGV do
+  local key = P .. "record:" .. ARGV[index]
+  if redis.call("HGET", key, "chargeState") == from then
+    if epoch == "" then redis.call("HSET", key, "chargeState", to)
+    else redis.call("HSET", key, "chargeState", to, "epoch", epoch) end
+    changed = changed + 1
+  end
+end
+return changed
+`);
+
+/** ARGV: jobId. Returns 1 the first time a job id is claimed, 0 ever after. */
+export const CLAIM_NULLIFIER = new LuaScript(`
+return redis.call("SADD", P .. "nullifiers", ARGV[2])
 `);
 
 /** ARGV: jobId. Returns 1 when a hold was released. */

@@ -27,11 +27,13 @@ import {
 import {
   ACTIVATE_INTENT,
   CAPTURE,
+  CLAIM_NULLIFIER,
   CLOSE_INTENT,
   CREATE_ACCOUNT,
   CREATE_INTENT,
   EXPIRE_HOLDS,
   EXPIRE_INTENTS,
+  MOVE_CHARGE_STATE,
   RECORD_SETTLEMENT,
   RELEASE,
   RESERVE,
@@ -52,7 +54,9 @@ import type {
 import {
   aggregateRecords,
   assertBaseUnits,
+  assertCount,
   assertHoldRequest,
+  assertId,
   assertIntent,
   assertUsageRecord,
   sortReportRows,
@@ -194,12 +198,15 @@ export class RedisBillingStore implements BillingStore {
     return this.drain(EXPIRE_INTENTS, now);
   }
 
-  async recordSettlement(intentId: string, amount: bigint): Promise<void> {
+  async recordSettlement(intentId: string, payoutId: string, amount: bigint): Promise<boolean> {
+    assertId(payoutId, "payout id");
     assertBaseUnits(amount, "settlement amount");
-    const reply = await RECORD_SETTLEMENT.run(this.client, this.prefix, intentId, amount.toString());
+    const reply = await RECORD_SETTLEMENT.run(this.client, this.prefix, intentId, payoutId, amount.toString());
     if (reply === "missing") throw new Error(`unknown intent ${intentId}`);
     // Payouts come out of captured charges; paying more than was spent would unbalance the books.
     if (reply === "exceeds_spent") throw new RangeError(`intent ${intentId}: settling ${amount} would exceed spent`);
+    // "repeat": the payout was already counted (a settlement resumed after a crash).
+    return reply === "ok";
   }
 
   async reserve(intentId: string, jobId: string, amount: bigint, now: number, ttlMs: number): Promise<ReserveResult> {
@@ -271,6 +278,23 @@ export class RedisBillingStore implements BillingStore {
   async getHold(jobId: string): Promise<HoldRecord | undefined> {
     const fields = await this.client.hgetall(this.key("hold", jobId));
     return Object.keys(fields).length === 0 ? undefined : holdFromFields(fields);
+  }
+
+  async markVerified(jobIds: readonly string[], epoch: number): Promise<number> {
+    assertCount(epoch, "epoch");
+    if (jobIds.length === 0) return 0;
+    const epochText = String(epoch);
+    return Number(await MOVE_CHARGE_STATE.run(this.client, this.prefix, "escrowed", "verified", epochText, ...jobIds));
+  }
+
+  async markSettled(jobIds: readonly string[]): Promise<number> {
+    if (jobIds.length === 0) return 0;
+    return Number(await MOVE_CHARGE_STATE.run(this.client, this.prefix, "verified", "settled", "", ...jobIds));
+  }
+
+  async claimNullifier(jobId: string): Promise<boolean> {
+    assertId(jobId, "job id");
+    return (await CLAIM_NULLIFIER.run(this.client, this.prefix, jobId)) === 1;
   }
 
   async getUsage(jobId: string): Promise<UsageRecord | undefined> {

@@ -95,6 +95,22 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX usage_node ON usage (node_id, timestamp);
   CREATE INDEX usage_account ON usage (account_id, timestamp);
   `,
+  `
+  -- One row per confirmed payout added to an intent's settled, written in the same transaction
+  -- as the increment: a settlement resumed after a crash reports the payout again, and the
+  -- primary key turns that repeat into a no-op.
+  CREATE TABLE settlement_payouts (
+    payout_id TEXT PRIMARY KEY,
+    intent_id TEXT NOT NULL,
+    amount INTEGER NOT NULL CHECK (amount >= 0)
+  );
+  CREATE INDEX settlement_payouts_intent ON settlement_payouts (intent_id);
+
+  -- The oracle's replay guard: a job id claimed once is claimed forever.
+  CREATE TABLE nullifiers (
+    job_id TEXT PRIMARY KEY
+  ) WITHOUT ROWID;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

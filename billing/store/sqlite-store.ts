@@ -46,7 +46,15 @@ import type {
   UsageFilter,
   UsageRecord,
 } from "./types.ts";
-import { assertBaseUnits, assertHoldRequest, assertIntent, assertUsageRecord, sortReportRows } from "./validation.ts";
+import {
+  assertBaseUnits,
+  assertCount,
+  assertHoldRequest,
+  assertId,
+  assertIntent,
+  assertUsageRecord,
+  sortReportRows,
+} from "./validation.ts";
 
 /** How long a connection waits for another one's write lock before giving up. */
 const BUSY_TIMEOUT_MS = 10_000;
@@ -113,6 +121,12 @@ function prepareStatements(database: Database.Database) {
     ),
     expireIntent: prepare<[string]>("UPDATE intents SET state = 'expired' WHERE id = ?"),
     setSettled: prepare<[bigint, string]>("UPDATE intents SET settled = ? WHERE id = ?"),
+    payoutRecorded: prepare<[string], { payout_id: string }>(
+      "SELECT payout_id FROM settlement_payouts WHERE payout_id = ?",
+    ),
+    insertPayout: prepare<[string, string, bigint]>(
+      "INSERT INTO settlement_payouts (payout_id, intent_id, amount) VALUES (?, ?, ?)",
+    ),
     setBalances: prepare<[bigint, bigint, string]>("UPDATE intents SET held = ?, spent = ? WHERE id = ?"),
     insertHold: prepare<HoldRow>(`INSERT INTO holds ${HOLD_COLUMNS}`),
     getHold: prepare<[string], HoldRow>("SELECT * FROM holds WHERE job_id = ?"),
@@ -120,6 +134,13 @@ function prepareStatements(database: Database.Database) {
     dueHolds: prepare<[bigint], HoldRow>("SELECT * FROM holds WHERE expires_at <= ? ORDER BY expires_at, job_id"),
     insertUsage: prepare<UsageRow>(`INSERT INTO usage ${USAGE_COLUMNS}`),
     getUsage: prepare<[string], UsageRow>("SELECT * FROM usage WHERE job_id = ?"),
+    markVerified: prepare<[bigint, string]>(
+      "UPDATE usage SET charge_state = 'verified', epoch = ? WHERE job_id = ? AND charge_state = 'escrowed'",
+    ),
+    markSettled: prepare<[string]>(
+      "UPDATE usage SET charge_state = 'settled' WHERE job_id = ? AND charge_state = 'verified'",
+    ),
+    claimNullifier: prepare<[string]>("INSERT OR IGNORE INTO nullifiers (job_id) VALUES (?)"),
   };
 }
 
@@ -192,9 +213,10 @@ export class SqliteBillingStore implements BillingStore {
     return this.write(() => this.expireIntentsSync(now));
   }
 
-  async recordSettlement(intentId: string, amount: bigint): Promise<void> {
+  async recordSettlement(intentId: string, payoutId: string, amount: bigint): Promise<boolean> {
+    assertId(payoutId, "payout id");
     assertBaseUnits(amount, "settlement amount");
-    this.write(() => this.recordSettlementSync(intentId, amount));
+    return this.write(() => this.recordSettlementSync(intentId, payoutId, amount));
   }
 
   async reserve(intentId: string, jobId: string, amount: bigint, now: number, ttlMs: number): Promise<ReserveResult> {
@@ -218,6 +240,28 @@ export class SqliteBillingStore implements BillingStore {
   async getHold(jobId: string): Promise<HoldRecord | undefined> {
     const row = this.statements.getHold.get(jobId);
     return row === undefined ? undefined : holdFromRow(row);
+  }
+
+  async markVerified(jobIds: readonly string[], epoch: number): Promise<number> {
+    assertCount(epoch, "epoch");
+    return this.write(() => {
+      let changed = 0;
+      for (const jobId of jobIds) changed += this.statements.markVerified.run(BigInt(epoch), jobId).changes;
+      return changed;
+    });
+  }
+
+  async markSettled(jobIds: readonly string[]): Promise<number> {
+    return this.write(() => {
+      let changed = 0;
+      for (const jobId of jobIds) changed += this.statements.markSettled.run(jobId).changes;
+      return changed;
+    });
+  }
+
+  async claimNullifier(jobId: string): Promise<boolean> {
+    assertId(jobId, "job id");
+    return this.write(() => this.statements.claimNullifier.run(jobId).changes === 1);
   }
 
   async getUsage(jobId: string): Promise<UsageRecord | undefined> {
@@ -316,7 +360,9 @@ export class SqliteBillingStore implements BillingStore {
     return due;
   }
 
-  private recordSettlementSync(intentId: string, amount: bigint): void {
+  private recordSettlementSync(intentId: string, payoutId: string, amount: bigint): boolean {
+    // A payout reported again (a settlement resumed after a crash) was already counted.
+    if (this.statements.payoutRecorded.get(payoutId)) return false;
     const intent = this.requireIntent(intentId);
     const settled = intent.settled + amount;
     // Payouts come out of captured charges; paying more than was spent would unbalance the books.
@@ -324,6 +370,8 @@ export class SqliteBillingStore implements BillingStore {
       throw new RangeError(`intent ${intentId}: settling ${amount} would exceed spent (${intent.spent})`);
     }
     this.statements.setSettled.run(settled, intentId);
+    this.statements.insertPayout.run(payoutId, intentId, amount);
+    return true;
   }
 
   private reserveSync(intentId: string, jobId: string, amount: bigint, now: number, ttlMs: number): ReserveResult {

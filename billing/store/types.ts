@@ -150,8 +150,11 @@ export interface BillingStore {
   closeIntent(id: string, refundSignature: string | undefined, now: number): Promise<boolean>;
   /** active → expired for intents past `expiresAt` (jobs can no longer reserve). Returns their ids. */
   expireIntents(now: number): Promise<string[]>;
-  /** Adds to `settled` (settlement, issue 4). */
-  recordSettlement(intentId: string, amount: bigint): Promise<void>;
+  /**
+   * Adds a confirmed payout to the intent's `settled`, once per `payoutId`: a repeat (a
+   * settlement resumed after a crash) returns false and changes nothing.
+   */
+  recordSettlement(intentId: string, payoutId: string, amount: bigint): Promise<boolean>;
 
   /** Atomically reserves `amount` if `funded - held - spent >= amount` and the intent is active. */
   reserve(intentId: string, jobId: string, amount: bigint, now: number, ttlMs: number): Promise<ReserveResult>;
@@ -166,6 +169,16 @@ export interface BillingStore {
   /** Releases holds past their expiry; returns the job ids released. */
   expireHolds(now: number): Promise<string[]>;
   getHold(jobId: string): Promise<HoldRecord | undefined>;
+
+  /**
+   * The oracle accepted these jobs in `epoch`: escrowed → verified, epoch set. Records in
+   * another state are left alone. Returns how many changed.
+   */
+  markVerified(jobIds: readonly string[], epoch: number): Promise<number>;
+  /** Their payouts confirmed on chain: verified → settled. Returns how many changed. */
+  markSettled(jobIds: readonly string[]): Promise<number>;
+  /** The oracle's replay guard: true the first time a job id is claimed, false ever after. */
+  claimNullifier(jobId: string): Promise<boolean>;
 
   getUsage(jobId: string): Promise<UsageRecord | undefined>;
   listUsage(filter: UsageFilter, limit?: number): Promise<UsageRecord[]>;

@@ -19,10 +19,15 @@ export function assertBaseUnits(value: bigint, name: string): bigint {
   return value;
 }
 
-function assertCount(value: number, name: string): void {
+export function assertCount(value: number, name: string): void {
   if (!Number.isSafeInteger(value) || value < 0) {
     throw new RangeError(`${name} must be a non-negative integer, got ${value}`);
   }
+}
+
+/** Ids the store keys by (job ids, payout ids): a non-empty string. */
+export function assertId(value: string, name: string): void {
+  if (typeof value !== "string" || value === "") throw new RangeError(`${name} must be a non-empty string`);
 }
 
 function assertTime(value: number, name: string): void {

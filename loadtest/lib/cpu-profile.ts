@@ -55,15 +55,18 @@ export function shortLocation(url: string, root: string): string {
   return path;
 }
 
-/** Self time in microseconds per node id. */
-function selfTimes(profile: CpuProfile): Map<number, number> {
+/** Self time in microseconds per node id, leaving out samples taken in the first `skipMicros`. */
+function selfTimes(profile: CpuProfile, skipMicros: number): Map<number, number> {
   const times = new Map<number, number>();
   const samples = profile.samples;
   const deltas = profile.timeDeltas;
   if (samples && deltas && samples.length === deltas.length && samples.length > 0) {
     // Each sample stands for the time until the next one; the last gets the mean interval.
     const meanInterval = (profile.endTime - profile.startTime) / samples.length;
+    let elapsed = 0;
     for (let index = 0; index < samples.length; index++) {
+      elapsed += deltas[index] ?? 0;
+      if (elapsed < skipMicros) continue;
       const next = deltas[index + 1];
       const duration = next !== undefined && next >= 0 ? next : meanInterval;
       const id = samples[index] as number;
@@ -96,8 +99,12 @@ function top(
     );
 }
 
-export function summarizeCpuProfile(profile: CpuProfile, root: string, limit = 20): CpuProfileSummary {
-  const times = selfTimes(profile);
+/**
+ * Self time per function and per file. `skipMs` leaves out the start of the profile (a
+ * process's boot: module loading and compilation) when samples carry their timing.
+ */
+export function summarizeCpuProfile(profile: CpuProfile, root: string, limit = 20, skipMs = 0): CpuProfileSummary {
+  const times = selfTimes(profile, skipMs * 1000);
   const byFunction = new Map<string, { functionName: string; location: string; micros: number }>();
   const byFile = new Map<string, { functionName: string; location: string; micros: number }>();
   let idleMicros = 0;

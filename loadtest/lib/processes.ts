@@ -37,7 +37,7 @@ export class Service {
     this.name = options.name;
     this.child = spawn(process.execPath, [...(options.nodeFlags ?? []), HYPERNODE_BIN, ...options.args], {
       cwd: REPOSITORY_ROOT,
-      env: { ...process.env, ...options.env },
+      env: { ...inheritedEnvironment(), ...options.env },
       stdio: ["ignore", "pipe", "pipe"],
     });
     if (this.child.pid === undefined) throw new Error(`could not start ${options.name}`);
@@ -114,6 +114,24 @@ export class Service {
     if (this.log.length > LOG_LINES_KEPT) this.log.shift();
     for (const waiter of [...this.lineWaiters]) waiter(line);
   }
+}
+
+/**
+ * The harness's environment minus what would change what is measured (the caller's own
+ * Hypernode settings, a Redis or Solana endpoint, a port): each service gets exactly the
+ * settings its scenario gives it.
+ */
+export function inheritedEnvironment(environment: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const kept: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(environment)) {
+    if (
+      /^(HYPERNODE_|HN_)/.test(name) ||
+      ["PORT", "REDIS_URL", "SOLANA_RPC_URL", "LOG_LEVEL", "NODE_OPTIONS"].includes(name)
+    )
+      continue;
+    kept[name] = value;
+  }
+  return kept;
 }
 
 /** Kills every child still running (synchronous: safe in an 'exit' handler). */

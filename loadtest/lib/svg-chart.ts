@@ -34,6 +34,7 @@ export function niceCeiling(value: number): number {
 }
 
 function label(value: number): string {
+  if (value === 0) return "0";
   if (Math.abs(value) >= 100) return value.toFixed(0);
   if (Math.abs(value) >= 10) return value.toFixed(1);
   return value.toFixed(2);

@@ -107,8 +107,8 @@ export function describeBillingStoreContract(name: string, openHarness: () => Pr
       expect(await store.getIntent(intent.id)).toMatchObject({ held: 0n, spent: 300n });
       await expect(store.reserve(intent.id, "job-1", 1n, T0, TTL)).rejects.toThrow(/already captured/);
 
-      await store.recordSettlement(intent.id, 200n);
-      await expect(store.recordSettlement(intent.id, 101n)).rejects.toThrow(RangeError);
+      expect(await store.recordSettlement(intent.id, "payout-1", 200n)).toBe(true);
+      await expect(store.recordSettlement(intent.id, "payout-2", 101n)).rejects.toThrow(RangeError);
       expect(await store.closeIntent(intent.id, "sig-refund", T0 + 10)).toBe(true);
       expect(await store.closeIntent(intent.id, "sig-refund", T0 + 11)).toBe(false);
       expect(await store.getIntent(intent.id)).toMatchObject({
@@ -276,6 +276,172 @@ export function describeBillingStoreContract(name: string, openHarness: () => Pr
       for (const intentId of [first, second]) {
         const row = byIntent.find((entry) => entry.key === intentId);
         expect(row?.charge).toBe((await store.getIntent(intentId))?.spent);
+      }
+    });
+
+    it("records a settlement once per payout id and never beyond spent", async () => {
+      const intent = await fundedIntent(store, 1000n);
+      await store.reserve(intent, "job-1", 300n, T0, TTL);
+      await store.capture(usageRecord("job-1", { intentId: intent, charge: 300n }));
+
+      expect(await store.recordSettlement(intent, "payout-a", 100n)).toBe(true);
+      expect(await store.getIntent(intent)).toMatchObject({ spent: 300n, settled: 100n });
+      // A settlement resumed after a crash reports the payout again: nothing changes.
+      expect(await store.recordSettlement(intent, "payout-a", 100n)).toBe(false);
+      expect(await store.recordSettlement(intent, "payout-a", 50n)).toBe(false);
+      expect((await store.getIntent(intent))?.settled).toBe(100n);
+
+      // A payout refused by the guard is not recorded, so it can still be counted later.
+      await expect(store.recordSettlement(intent, "payout-b", 201n)).rejects.toThrow(RangeError);
+      expect((await store.getIntent(intent))?.settled).toBe(100n);
+      expect(await store.recordSettlement(intent, "payout-b", 200n)).toBe(true);
+      expect(await store.getIntent(intent)).toMatchObject({ held: 0n, spent: 300n, settled: 300n });
+      await expect(store.recordSettlement(intent, "payout-c", 1n)).rejects.toThrow(RangeError);
+      expect(await store.recordSettlement(intent, "payout-zero", 0n)).toBe(true);
+      expect(await store.recordSettlement(intent, "payout-zero", 0n)).toBe(false);
+
+      await expect(store.recordSettlement("in_missing", "payout-d", 1n)).rejects.toThrow(/unknown intent/);
+      await expect(store.recordSettlement(intent, "", 1n)).rejects.toThrow(RangeError);
+      await expect(store.recordSettlement(intent, "payout-e", -1n)).rejects.toThrow(RangeError);
+      expect((await store.getIntent(intent))?.settled).toBe(300n);
+      // An unknown intent or a refused amount left the payout id unused.
+      expect(await store.recordSettlement(intent, "payout-c", 0n)).toBe(true);
+    });
+
+    it("marks escrowed records verified in an epoch, then verified ones settled", async () => {
+      const records = [
+        usageRecord("job-1", { charge: 10n }),
+        usageRecord("job-2", { charge: 20n }),
+        usageRecord("job-3", { charge: 40n }),
+        usageRecord("job-auth", { charge: 80n, chargeState: "authorized" }),
+        usageRecord("job-done", { charge: 160n, chargeState: "settled" }),
+      ];
+      for (const record of records) await store.capture(record);
+      const [job1, job2, job3, jobAuth, jobDone] = records.map((record) => ({ ...record }));
+      const stored = async (jobId: string) => store.getUsage(jobId);
+
+      // Duplicates and unknown ids are allowed; only escrowed records move, each counted once.
+      expect(await store.markVerified(["job-1", "job-2", "job-auth", "job-done", "job-missing", "job-1"], 4)).toBe(2);
+      expect(await stored("job-1")).toEqual({ ...job1, chargeState: "verified", epoch: 4 });
+      expect(await stored("job-2")).toEqual({ ...job2, chargeState: "verified", epoch: 4 });
+      expect(await stored("job-3")).toEqual(job3);
+      expect(await stored("job-auth")).toEqual(jobAuth);
+      expect(await stored("job-done")).toEqual(jobDone);
+      expect(await stored("job-missing")).toBeUndefined();
+
+      // Already verified records keep their epoch.
+      expect(await store.markVerified(["job-1", "job-2"], 10)).toBe(0);
+      expect((await stored("job-1"))?.epoch).toBe(4);
+      expect(await store.markVerified(["job-3"], 10)).toBe(1);
+      expect(await store.markVerified([], 11)).toBe(0);
+      await expect(store.markVerified(["job-1"], -1)).rejects.toThrow(RangeError);
+      await expect(store.markVerified(["job-1"], 1.5)).rejects.toThrow(RangeError);
+
+      const epochs = async (filter: { accountId?: string }) =>
+        (await store.report("epoch", filter)).map((row) => [row.key, row.jobs, row.charge]);
+      expect(await epochs({})).toEqual([
+        ["", 2, 240n],
+        ["4", 2, 30n],
+        ["10", 1, 40n],
+      ]);
+      expect(await epochs({ accountId: "acct_1" })).toEqual(await epochs({}));
+      expect(await epochs({ accountId: "acct_other" })).toEqual([]);
+
+      expect(await store.markSettled(["job-1", "job-3", "job-auth", "job-done", "job-missing", "job-1"])).toBe(2);
+      expect(await stored("job-1")).toEqual({ ...job1, chargeState: "settled", epoch: 4 });
+      expect(await stored("job-3")).toEqual({ ...job3, chargeState: "settled", epoch: 10 });
+      expect(await stored("job-2")).toEqual({ ...job2, chargeState: "verified", epoch: 4 });
+      expect(await stored("job-auth")).toEqual(jobAuth);
+      expect(await stored("job-done")).toEqual(jobDone);
+      expect(await store.markSettled(["job-1", "job-3"])).toBe(0);
+      expect(await store.markSettled([])).toBe(0);
+      // Settled never goes back to verified; escrowed never skips straight to settled.
+      expect(await store.markVerified(["job-1"], 12)).toBe(0);
+      expect(await store.capture(usageRecord("job-4", { charge: 1n }))).toMatchObject({ created: true });
+      expect(await store.markSettled(["job-4"])).toBe(0);
+      expect((await stored("job-4"))?.chargeState).toBe("escrowed");
+      // The epoch report still sums to every record.
+      const rows = await store.report("epoch", {});
+      expect(sum(rows.map((row) => row.charge))).toBe(311n);
+      expect(rows.map((row) => [row.key, row.jobs])).toEqual([
+        ["", 3],
+        ["4", 2],
+        ["10", 1],
+      ]);
+    });
+
+    it("claims a nullifier the first time only, on every connection", async () => {
+      expect(await store.claimNullifier("job-1")).toBe(true);
+      expect(await store.claimNullifier("job-1")).toBe(false);
+      expect(await store.claimNullifier("job-1")).toBe(false);
+      expect(await store.claimNullifier("job-2")).toBe(true);
+      const second = await harness.connectAgain();
+      try {
+        expect(await second.claimNullifier("job-1")).toBe(false);
+        expect(await second.claimNullifier("job-3")).toBe(true);
+        expect(await store.claimNullifier("job-3")).toBe(false);
+      } finally {
+        await second.close();
+      }
+      await expect(store.claimNullifier("")).rejects.toThrow(RangeError);
+    });
+
+    it("grants one nullifier claim out of 50 concurrent ones on two connections", async () => {
+      const second = await harness.connectAgain();
+      try {
+        const claims = await Promise.all(
+          Array.from({ length: 50 }, (_, index) => (index % 2 === 0 ? store : second).claimNullifier("job-raced")),
+        );
+        expect(claims.filter((claimed) => claimed)).toHaveLength(1);
+        expect(await store.claimNullifier("job-raced")).toBe(false);
+      } finally {
+        await second.close();
+      }
+    });
+
+    it("counts a payout once under 20 concurrent reports of it on two connections", async () => {
+      const intent = await fundedIntent(store, 10_000n);
+      await store.reserve(intent, "job-1", 5_000n, T0, TTL);
+      await store.capture(usageRecord("job-1", { intentId: intent, charge: 5_000n }));
+      const second = await harness.connectAgain();
+      try {
+        const results = await Promise.all([
+          ...Array.from({ length: 20 }, (_, index) =>
+            (index % 2 === 0 ? store : second).recordSettlement(intent, "payout-raced", 700n),
+          ),
+          // Distinct payouts racing alongside all count.
+          ...Array.from({ length: 4 }, (_, index) =>
+            (index % 2 === 0 ? second : store).recordSettlement(intent, `payout-${index}`, 100n),
+          ),
+        ]);
+        expect(results.slice(0, 20).filter((recorded) => recorded)).toHaveLength(1);
+        expect(results.slice(20)).toEqual([true, true, true, true]);
+        expect(await second.getIntent(intent)).toMatchObject({ spent: 5_000n, settled: 1_100n });
+      } finally {
+        await second.close();
+      }
+    });
+
+    it("moves each record once when two connections mark overlapping batches at once", async () => {
+      const jobIds = Array.from({ length: 40 }, (_, index) => `job-${index}`);
+      for (const jobId of jobIds) await store.capture(usageRecord(jobId, { charge: 1n }));
+      const second = await harness.connectAgain();
+      try {
+        const verified = await Promise.all([
+          store.markVerified(jobIds.slice(0, 30), 1),
+          second.markVerified(jobIds.slice(10), 2),
+          store.markVerified(jobIds.slice(5, 35), 3),
+        ]);
+        expect(sum(verified.map(BigInt))).toBe(40n);
+        const settled = await Promise.all([store.markSettled(jobIds), second.markSettled(jobIds)]);
+        expect(settled[0] + settled[1]).toBe(40);
+        const records = await store.listUsage({});
+        expect(records.every((record) => record.chargeState === "settled" && record.epoch !== undefined)).toBe(true);
+        const rows = await store.report("epoch", {});
+        expect(rows.reduce((total, row) => total + row.jobs, 0)).toBe(40);
+        expect(rows.every((row) => row.key !== "")).toBe(true);
+      } finally {
+        await second.close();
       }
     });
 

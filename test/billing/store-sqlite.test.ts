@@ -6,9 +6,10 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { SCHEMA_VERSION } from "../../billing/store/sqlite-schema.ts";
 import { SqliteBillingStore } from "../../billing/store/sqlite-store.ts";
 import { describeBillingStoreContract } from "./store-contract.ts";
-import { fundedIntent, T0 } from "./store-fixtures.ts";
+import { fundedIntent, T0, usageRecord } from "./store-fixtures.ts";
 
 const repositoryRoot = fileURLToPath(new URL("../..", import.meta.url));
 const workerPath = fileURLToPath(new URL("./sqlite-worker.ts", import.meta.url));
@@ -83,8 +84,32 @@ describe("SqliteBillingStore on disk", () => {
 
     const raw = new Database(database.path);
     expect(raw.pragma("journal_mode", { simple: true })).toBe("wal");
-    expect(raw.prepare("SELECT version FROM schema_version").all()).toEqual([{ version: 1 }]);
+    expect(raw.prepare("SELECT version FROM schema_version").all()).toEqual([{ version: SCHEMA_VERSION }]);
     raw.close();
+  });
+
+  it("upgrades a version 1 database in place: settlement payouts and nullifiers start empty", async () => {
+    const store = SqliteBillingStore.open(database.path);
+    const intent = await fundedIntent(store, 1000n);
+    await store.reserve(intent, "job-1", 100n, T0, 1000);
+    await store.capture(usageRecord("job-1", { intentId: intent, charge: 100n }));
+    await store.close();
+    // What a version 1 file looks like: the first migration only.
+    const raw = new Database(database.path);
+    raw.exec("DROP TABLE settlement_payouts; DROP TABLE nullifiers; UPDATE schema_version SET version = 1");
+    raw.close();
+
+    const upgraded = SqliteBillingStore.open(database.path);
+    expect(await upgraded.getIntent(intent)).toMatchObject({ funded: 1000n, spent: 100n, settled: 0n });
+    expect(await upgraded.recordSettlement(intent, "payout-1", 60n)).toBe(true);
+    expect(await upgraded.recordSettlement(intent, "payout-1", 60n)).toBe(false);
+    expect(await upgraded.claimNullifier("job-1")).toBe(true);
+    expect(await upgraded.markVerified(["job-1"], 3)).toBe(1);
+    expect(await upgraded.getUsage("job-1")).toMatchObject({ chargeState: "verified", epoch: 3, charge: 100n });
+    await upgraded.close();
+    const check = new Database(database.path);
+    expect(check.prepare("SELECT version FROM schema_version").all()).toEqual([{ version: SCHEMA_VERSION }]);
+    check.close();
   });
 
   it("refuses a database written by a newer schema", () => {

@@ -9,7 +9,7 @@ import {
   summarizeCpuProfile,
 } from "../../loadtest/lib/cpu-profile.ts";
 import { closedLoop, createTarget, openLoop, type Target, timedPost, timedStream } from "../../loadtest/lib/load.ts";
-import { parseVmRss } from "../../loadtest/lib/processes.ts";
+import { inheritedEnvironment, parseVmRss } from "../../loadtest/lib/processes.ts";
 import { escapeXml, niceCeiling, renderCharts } from "../../loadtest/lib/svg-chart.ts";
 
 describe("parseBenchOptions", () => {
@@ -44,6 +44,22 @@ describe("parseBenchOptions", () => {
     expect(() => parseBenchOptions(["--soak-minutes", "0"])).toThrow(UsageError);
     expect(() => parseBenchOptions(["--soak-minutes", "ten"])).toThrow(UsageError);
     expect(() => parseBenchOptions(["extra"])).toThrow(UsageError);
+  });
+});
+
+describe("inheritedEnvironment", () => {
+  it("drops the caller's Hypernode settings and endpoints, keeps the rest", () => {
+    expect(
+      inheritedEnvironment({
+        PATH: "/bin",
+        HOME: "/root",
+        HYPERNODE_BILLING: "off",
+        HN_NODE_TOKEN: "hn_x",
+        PORT: "8080",
+        REDIS_URL: "redis://x",
+        NODE_OPTIONS: "--inspect",
+      }),
+    ).toEqual({ PATH: "/bin", HOME: "/root" });
   });
 });
 
@@ -83,6 +99,16 @@ describe("CPU profile summary", () => {
     expect(summary.functions[1]?.functionName).toBe("(anonymous)");
     expect(summary.files.map((file) => file.location)).toEqual(["gateway/app.ts", "fastify/lib/route.js"]);
     expect(renderProfileMarkdown(summary, "t")).toContain("| 2 | 66.7 | `serialize` | gateway/app.ts:10 |");
+  });
+
+  it("can leave out the start of the profile", () => {
+    const summary = summarizeCpuProfile(profile, "/repo", 20, 1.5);
+    // Samples at 0 (idle) and 1 ms (serialize) are skipped.
+    expect(summary.idleMs).toBe(0);
+    expect(summary.functions.map((entry) => [entry.functionName, entry.selfMs])).toEqual([
+      ["serialize", 1],
+      ["(anonymous)", 1],
+    ]);
   });
 
   it("shortens locations", () => {

@@ -1,0 +1,114 @@
+/**
+ * Settlement and the oracle over HTTP.
+ *
+ *   POST /admin/settle                      run a settlement round now (admin)
+ *   GET  /admin/runners/{id}/earnings       jobs, charged, settled payouts with signatures, pending (admin)
+ *   POST /api/oracle/verify                 a signed batch → {success, verificationId, verificationScore, message}
+ *   GET  /api/oracle/verifications/{id}     a verification with per-record results and proofs
+ *
+ * The oracle routes are open: a batch only counts when signed by a gateway the oracle trusts.
+ */
+import type { FastifyInstance, FastifyPluginAsync } from "fastify";
+import fastifyPlugin from "fastify-plugin";
+import { decodeBatchJson } from "../../billing/batches/batch-json.ts";
+import type { BillingStore } from "../../billing/store/types.ts";
+import { GatewayError, invalidRequest } from "../errors.ts";
+import type { RunnerRegistry } from "../runners/registry.ts";
+import type { SettlementService } from "../stack/settlement.ts";
+import { jsonSafe } from "./json-safe.ts";
+
+export interface SettlementRoutesOptions {
+  settlement: SettlementService;
+  store: BillingStore;
+  registry: RunnerRegistry;
+}
+
+const settlementRoutes: FastifyPluginAsync<SettlementRoutesOptions> = async (
+  app: FastifyInstance,
+  { settlement, store, registry },
+) => {
+  app.post("/admin/settle", { config: { auth: "admin" } }, async () => {
+    const summary = await settlement.settleNow();
+    return jsonSafe({
+      epoch: summary.epoch,
+      root: summary.root ?? null,
+      records: summary.records,
+      accepted: summary.accepted,
+      rejected: summary.rejected,
+      verification_id: summary.verificationId ?? null,
+      payouts: summary.payouts,
+      paid: summary.paid,
+      confirmed_batches: summary.report?.confirmed ?? [],
+      pending_batches: summary.report?.pending ?? [],
+      failed_batches: summary.report?.failed ?? [],
+    });
+  });
+
+  app.get<{ Params: { id: string } }>("/admin/runners/:id/earnings", { config: { auth: "admin" } }, async (request) => {
+    const runnerId = request.params.id;
+    const runner = registry.get(runnerId);
+    const records = await store.listUsage({ nodeId: runnerId }, 1_000_000);
+    if (!runner && records.length === 0) throw new GatewayError("GW_ERR_NOT_FOUND", `No runner ${runnerId}.`);
+    let charged = 0n;
+    let settledCharges = 0n;
+    for (const record of records) {
+      charged += record.charge;
+      if (record.chargeState === "settled") settledCharges += record.charge;
+    }
+    const payouts: { epoch: number; amount: bigint; signature: string | undefined; intentId: string }[] = [];
+    let earned = 0n;
+    const latest = await settlement.journal.latestEpoch();
+    for (let epoch = 1; epoch <= (latest?.epoch ?? 0); epoch++) {
+      for (const batch of await settlement.journal.batchesOfEpoch(epoch)) {
+        if (batch.state !== "confirmed") continue;
+        for (const payout of batch.payouts) {
+          if (payout.role !== "runner" || !payout.nodeIds.includes(runnerId)) continue;
+          earned += payout.amount;
+          payouts.push({ epoch, amount: payout.amount, signature: batch.signature, intentId: payout.intentId });
+        }
+      }
+    }
+    return jsonSafe({
+      runner_id: runnerId,
+      wallet: runner?.wallet ?? null,
+      jobs: records.length,
+      charged,
+      settled_charges: settledCharges,
+      pending_charges: charged - settledCharges,
+      earned,
+      payouts,
+    });
+  });
+
+  app.post("/api/oracle/verify", { config: { auth: "open" } }, async (request) => {
+    const decoded = decodeBatchJson(request.body);
+    if (!decoded.ok)
+      throw invalidRequest(
+        `Invalid batch: ${decoded.path ? `${decoded.path}: ` : ""}${decoded.error}.`,
+        decoded.path || null,
+        "invalid_batch",
+      );
+    const result = await settlement.oracle.verify(decoded.batch);
+    return jsonSafe({
+      success: result.success,
+      verificationId: result.verificationId,
+      verificationScore: result.verificationScore,
+      message: result.message,
+    });
+  });
+
+  app.get<{ Params: { id: string } }>(
+    "/api/oracle/verifications/:id",
+    { config: { auth: "open" } },
+    async (request) => {
+      const result = settlement.oracle.getVerification(request.params.id);
+      if (!result) throw new GatewayError("GW_ERR_NOT_FOUND", `No verification ${request.params.id}.`);
+      return jsonSafe(result);
+    },
+  );
+};
+
+export default fastifyPlugin(settlementRoutes, {
+  name: "hypernode-settlement-routes",
+  dependencies: ["hypernode-auth"],
+});

@@ -11,6 +11,9 @@ import type { BillingStore } from "../billing/store/types.ts";
 import { countTextTokens } from "../billing/tokens.ts";
 import type { ModelCatalog } from "../models/catalog.ts";
 import type { GatewayConfig } from "./config.ts";
+import { EventBus } from "./events/event-bus.ts";
+import eventsRoute from "./events/events-route.ts";
+import { startGatewayEvents } from "./events/gateway-events.ts";
 import { type JobRecord, JobService } from "./jobs/job-service.ts";
 import authPlugin from "./plugins/auth.ts";
 import errorsPlugin from "./plugins/errors.ts";
@@ -20,17 +23,27 @@ import generationRoutes from "./routes/generation.ts";
 import healthRoutes from "./routes/health.ts";
 import intentRoutes from "./routes/intents.ts";
 import modelRoutes from "./routes/models.ts";
+import settlementRoutes from "./routes/settlement.ts";
 import webSocketApi from "./routes/websocket-api.ts";
 import { NodeTokenStore } from "./runners/node-tokens.ts";
 import { RunnerRegistry } from "./runners/registry.ts";
 import tunnelServer from "./runners/tunnel-server.ts";
 import { compileSchema } from "./schemas/validation.ts";
 import type { Payments } from "./stack/payments.ts";
+import type { SettlementService } from "./stack/settlement.ts";
 
 export type GatewaySettings = Pick<
   GatewayConfig,
-  "bodyLimitBytes" | "firstTokenTimeoutMs" | "totalTimeoutMs" | "heartbeatIntervalMs" | "maxAttempts" | "adminToken"
->;
+  | "bodyLimitBytes"
+  | "firstTokenTimeoutMs"
+  | "totalTimeoutMs"
+  | "heartbeatIntervalMs"
+  | "maxAttempts"
+  | "adminToken"
+  | "settlementIntervalMs"
+> &
+  // Optional: embedders and tests that build settings by hand run without webhooks.
+  Partial<Pick<GatewayConfig, "webhooks">>;
 
 export interface GatewayServices {
   catalog: ModelCatalog;
@@ -39,11 +52,15 @@ export interface GatewayServices {
   metering: Metering | undefined;
   /** Intents on the settlement chain; absent when the gateway runs unbilled. */
   payments: Payments | undefined;
+  /** Oracle + payouts, on the leader; attached after creation (it needs the registry and events). */
+  settlement: SettlementService | undefined;
   apiKeys: ApiKeyStore;
   nodeTokens: NodeTokenStore;
   registry: RunnerRegistry;
   jobs: JobService;
   gatewayId: string;
+  /** `GET /v1/events` and webhooks; settlement publishes `paymentSettled` / `epochSettled` here. */
+  events: EventBus;
 }
 
 export interface Gateway {
@@ -72,11 +89,13 @@ export function createGatewayServices(
     store: dependencies.store,
     metering: dependencies.metering,
     payments: dependencies.payments,
+    settlement: undefined,
     apiKeys: dependencies.apiKeys,
     nodeTokens: dependencies.nodeTokens ?? new NodeTokenStore(),
     registry,
     jobs: new JobService(registry, settings, dependencies.metering),
     gatewayId: dependencies.gatewayId ?? `gateway-${randomUUID()}`,
+    events: new EventBus(),
   };
 }
 
@@ -126,9 +145,31 @@ export async function buildGateway(
     bodyLimitBytes: settings.bodyLimitBytes,
   });
   await app.register(adminRoutes, { registry: services.registry, jobs: services.jobs });
+  await app.register(eventsRoute, {
+    events: services.events,
+    apiKeys: services.apiKeys,
+    adminToken: settings.adminToken,
+    store: services.store,
+  });
   if (services.store) await app.register(billingRoutes, { store: services.store });
   if (services.payments) {
     await app.register(intentRoutes, { intents: services.payments.intents, localChain: services.payments.localChain });
+  }
+  const settlement = services.settlement;
+  if (settlement && services.store) {
+    await app.register(settlementRoutes, { settlement, store: services.store, registry: services.registry });
+    // The leader settles on a timer; rounds never overlap (the pipeline shares a running round).
+    const settleTimer =
+      settings.settlementIntervalMs > 0
+        ? setInterval(() => {
+            settlement.settleNow().catch((error: unknown) => app.log.error({ err: error }, "settlement round failed"));
+          }, settings.settlementIntervalMs)
+        : undefined;
+    settleTimer?.unref();
+    app.addHook("onClose", async () => {
+      if (settleTimer) clearInterval(settleTimer);
+      await settlement.close();
+    });
   }
 
   const logJob = (record: JobRecord) =>
@@ -149,6 +190,7 @@ export async function buildGateway(
       "job finished",
     );
   services.jobs.on("jobCompleted", logJob);
+  const stopEvents = startGatewayEvents(services, settings.webhooks, app.log);
   const metering = services.metering;
   const sweepTimer = metering
     ? setInterval(() => {
@@ -168,6 +210,7 @@ export async function buildGateway(
   app.addHook("onClose", async () => {
     services.jobs.off("jobCompleted", logJob);
     if (sweepTimer) clearInterval(sweepTimer);
+    stopEvents();
   });
   return { app, services };
 }

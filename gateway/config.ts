@@ -6,6 +6,12 @@ import { z } from "zod";
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveMs = z.coerce.number().int().positive();
+const webhookUrl = z.url({ protocol: /^https?$/, error: "must be comma-separated http(s) URLs" });
+const splitList = (value: string) =>
+  value
+    .split(",")
+    .map((item) => item.trim())
+    .filter((item) => item !== "");
 
 const environmentSchema = z.object({
   PORT: port.default(8080),
@@ -29,6 +35,7 @@ const environmentSchema = z.object({
   HYPERNODE_MODELS_FILE: z.string().min(1).optional(),
   HYPERNODE_BILLING: z.enum(["on", "off"]).default("on"),
   HYPERNODE_HOLD_TTL_MS: positiveMs.default(15 * 60_000),
+  HYPERNODE_SETTLEMENT_INTERVAL_MS: z.coerce.number().int().min(0).default(60_000),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   // A redis:// URL, or the absolute path of a unix socket.
   REDIS_URL: z.union([z.string().url(), z.string().regex(/^\/\S+$/)]).optional(),
@@ -38,6 +45,9 @@ const environmentSchema = z.object({
     .string()
     .regex(/^[1-9A-HJ-NP-Za-km-z]{32,44}$/, "must be a base58 mint address")
     .optional(),
+  HYPERNODE_WEBHOOK_URLS: z.string().transform(splitList).pipe(z.array(webhookUrl)).optional(),
+  HYPERNODE_WEBHOOK_SECRET: z.string().min(16, "must be at least 16 characters").optional(),
+  HYPERNODE_WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(6),
 });
 
 export interface GatewayConfig {
@@ -58,12 +68,22 @@ export interface GatewayConfig {
   /** Off: requests run without holds or charges (records are still kept). */
   billingEnabled: boolean;
   holdTtlMs: number;
+  /** How often the leader runs a settlement round; 0 = only on demand (POST /admin/settle). */
+  settlementIntervalMs: number;
   redisUrl: string | undefined;
   solanaRpcUrl: string | undefined;
   /** Keypair file of the authority owning escrows (required with SOLANA_RPC_URL). */
   settlementKeypairPath: string | undefined;
   /** Settlement mint (required with SOLANA_RPC_URL). */
   mint: string | undefined;
+  /** Where events are POSTed, signed with the secret; undefined when no URL is set. */
+  webhooks: WebhookSettings | undefined;
+}
+
+export interface WebhookSettings {
+  urls: string[];
+  secret: string;
+  maxAttempts: number;
 }
 
 export class ConfigurationError extends Error {
@@ -86,6 +106,13 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Gatewa
       "invalid configuration:\n  SOLANA_RPC_URL: a real cluster also needs HYPERNODE_SETTLEMENT_KEYPAIR and HYPERNODE_MINT",
     );
   }
+  const webhookUrls = values.HYPERNODE_WEBHOOK_URLS ?? [];
+  // Unsigned webhooks would let anyone who finds the receiver's URL forge events.
+  if (webhookUrls.length > 0 && !values.HYPERNODE_WEBHOOK_SECRET) {
+    throw new ConfigurationError(
+      "invalid configuration:\n  HYPERNODE_WEBHOOK_SECRET: required when HYPERNODE_WEBHOOK_URLS is set",
+    );
+  }
   return {
     host: values.HYPERNODE_HOST,
     port: values.PORT,
@@ -102,9 +129,18 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Gatewa
     modelsFile: values.HYPERNODE_MODELS_FILE,
     billingEnabled: values.HYPERNODE_BILLING === "on",
     holdTtlMs: values.HYPERNODE_HOLD_TTL_MS,
+    settlementIntervalMs: values.HYPERNODE_SETTLEMENT_INTERVAL_MS,
     redisUrl: values.REDIS_URL,
     solanaRpcUrl: values.SOLANA_RPC_URL,
     settlementKeypairPath: values.HYPERNODE_SETTLEMENT_KEYPAIR,
     mint: values.HYPERNODE_MINT,
+    webhooks:
+      webhookUrls.length > 0 && values.HYPERNODE_WEBHOOK_SECRET
+        ? {
+            urls: webhookUrls,
+            secret: values.HYPERNODE_WEBHOOK_SECRET,
+            maxAttempts: values.HYPERNODE_WEBHOOK_MAX_ATTEMPTS,
+          }
+        : undefined,
   };
 }

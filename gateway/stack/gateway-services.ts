@@ -8,6 +8,7 @@ import { createGatewayServices, type GatewayServices } from "../app.ts";
 import type { GatewayConfig } from "../config.ts";
 import { ensureAccount, openBillingStore } from "./billing-store.ts";
 import { connectClusterPayments, fundDemoIntent, type Payments, startLocalPayments } from "./payments.ts";
+import { createSettlementService, journalPathFor } from "./settlement.ts";
 
 export const DEMO_ACCOUNT_ID = "acct_demo";
 /** 100 tokens of the 6-decimal local mint. */
@@ -52,5 +53,15 @@ export async function startGatewayServices(
   }
   const services = createGatewayServices(config, { catalog, apiKeys: store.apiKeys, store, metering, payments });
   if (config.nodeToken) services.nodeTokens.import(config.nodeToken, "HYPERNODE_NODE_TOKEN");
+  services.settlement = createSettlementService({
+    store,
+    payments,
+    registry: services.registry,
+    catalog,
+    events: services.events,
+    journalPath: journalPathFor(config.dataDirectory),
+  });
+  // Payouts a previous process left in flight are resolved from the chain before anything new.
+  await services.settlement.pipeline.resume();
   return { services, demoIntentId, close: () => store.close() };
 }

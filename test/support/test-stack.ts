@@ -10,6 +10,7 @@ import { SqliteBillingStore } from "../../billing/store/sqlite-store.ts";
 import type { BillingStore } from "../../billing/store/types.ts";
 import { buildGateway, createGatewayServices, type Gateway, type GatewaySettings } from "../../gateway/app.ts";
 import { type Payments, startLocalPayments } from "../../gateway/stack/payments.ts";
+import { createSettlementService } from "../../gateway/stack/settlement.ts";
 import { ModelCatalog } from "../../models/catalog.ts";
 import { RunnerAgent } from "../../runners/agent/index.ts";
 import { createEngineAdapter } from "../../runners/engines/index.ts";
@@ -55,6 +56,8 @@ export interface TestStackOptions {
   billing?: { store?: BillingStore; fundedAmount: bigint };
   /** The in-process chain with intents (`/v1/intents`, `/solana`). */
   payments?: boolean;
+  /** With payments: the in-process oracle and payouts (`POST /admin/settle`). */
+  settlement?: boolean;
 }
 
 export const TEST_ACCOUNT_ID = "acct_test";
@@ -103,11 +106,23 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     heartbeatIntervalMs: 15_000,
     maxAttempts: 3,
     adminToken: TEST_ADMIN_TOKEN,
+    settlementIntervalMs: 0,
     ...options.settings,
   };
   const payments = options.payments ? await startLocalPayments(store) : undefined;
   const services = createGatewayServices(settings, { catalog, apiKeys: store.apiKeys, store, metering, payments });
   services.nodeTokens.import(TEST_NODE_TOKEN, "test runners");
+  if (options.settlement && payments) {
+    services.settlement = createSettlementService({
+      store,
+      payments,
+      registry: services.registry,
+      catalog,
+      events: services.events,
+      journalPath: ":memory:",
+      lagMs: 0,
+    });
+  }
   const gateway = await buildGateway(settings, services);
   await gateway.app.listen({ host: "127.0.0.1", port: 0 });
   const address = gateway.app.server.address();

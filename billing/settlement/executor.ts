@@ -15,8 +15,15 @@
  */
 import { type Keypair, PublicKey, VersionedTransaction } from "@solana/web3.js";
 import { type Chain, ChainError, transactionSignature } from "../../programs/chain.ts";
+import { type LookupTableActivation, PayoutLookupTables } from "../../programs/lookup-tables.ts";
 import { payoutMemo } from "../../programs/memo.ts";
-import { buildPayoutTransaction, ensureTokenAccounts, maxPayoutsPerLegacyTransaction } from "../../programs/payouts.ts";
+import {
+  buildPayoutTransaction,
+  buildVersionedPayoutTransaction,
+  ensureTokenAccounts,
+  maxPayoutsPerLegacyTransaction,
+  maxPayoutsPerVersionedTransaction,
+} from "../../programs/payouts.ts";
 import { batchId, type PayoutBatch, type PayoutJournal } from "./journal.ts";
 import type { SettlementPayout, SettlementPlan } from "./plan.ts";
 
@@ -43,8 +50,17 @@ export interface SettlementExecutorOptions {
   /** Runs once per confirmed payout: `paymentSettled` events and `store.recordSettlement`. */
   onPaid: PaidCallback;
   crashAfter?: CrashPoint;
-  /** Defaults to `maxPayoutsPerLegacyTransaction()` (17). */
+  /**
+   * Defaults to `maxPayoutsPerLegacyTransaction()` (17), or with `lookupTables` to
+   * `maxPayoutsPerVersionedTransaction()` (48).
+   */
   maxPayoutsPerTransaction?: number;
+  /**
+   * Pays a batch larger than a legacy transaction holds with a v0 transaction and an address
+   * lookup table created for it (paid by the authority) before signing. Needs a slot clock
+   * (`LocalChain`, or an RPC adapter with `slot()`); a local chain also passes `warp: context`.
+   */
+  lookupTables?: LookupTableActivation;
   /** How long one run waits for a broadcast transaction before leaving it to a later `resume()`. */
   confirmTimeoutMs?: number;
   pollIntervalMs?: number;
@@ -126,10 +142,14 @@ export function batchPlan(plan: SettlementPlan, perTransaction: number, now: num
 export class SettlementExecutor {
   private crashPoint: CrashPoint | undefined;
   private decimals: number | undefined;
+  private readonly tables: PayoutLookupTables | undefined;
 
   constructor(private readonly options: SettlementExecutorOptions) {
     this.crashPoint = options.crashAfter;
     this.decimals = options.decimals;
+    const activation = options.lookupTables;
+    this.tables =
+      activation === undefined ? undefined : new PayoutLookupTables(options.chain, options.authority, activation);
   }
 
   /**
@@ -138,7 +158,11 @@ export class SettlementExecutor {
    */
   async execute(plan: SettlementPlan): Promise<SettlementReport> {
     const { journal } = this.options;
-    const perTransaction = this.options.maxPayoutsPerTransaction ?? maxPayoutsPerLegacyTransaction();
+    const perTransaction =
+      this.options.maxPayoutsPerTransaction ??
+      (this.options.lookupTables === undefined
+        ? maxPayoutsPerLegacyTransaction()
+        : maxPayoutsPerVersionedTransaction());
     const batches = batchPlan(plan, perTransaction, Date.now());
     const recorded = await journal.recordEpoch(
       { epoch: plan.epoch, rootHex: plan.rootHex, carried: plan.carried },
@@ -205,8 +229,7 @@ export class SettlementExecutor {
   /** Builds and signs the batch on a fresh blockhash and journals it before anyone sees it. */
   private async sign(batch: PayoutBatch): Promise<PayoutBatch> {
     const { chain, authority, mint, journal } = this.options;
-    const { blockhash, lastValidBlockHeight } = await chain.latestBlockhash();
-    const transaction = buildPayoutTransaction({
+    const shape = {
       authority: authority.publicKey,
       escrow: decodeAddress(batch.escrow, "escrow"),
       mint,
@@ -216,10 +239,20 @@ export class SettlementExecutor {
         amount: payout.amount,
       })),
       memo: payoutMemo(batch.epoch, batch.rootHex),
-      recentBlockhash: blockhash,
-      lastValidBlockHeight,
-    });
-    transaction.sign(authority);
+    };
+    // Made before the blockhash is fetched: waiting for the table must not shorten its life.
+    const owners = shape.payouts.map((payout) => payout.owner);
+    const lookupTable =
+      this.tables !== undefined && owners.length > maxPayoutsPerLegacyTransaction()
+        ? await this.tables.forBatch(batch.batchId, { mint, escrow: shape.escrow, owners })
+        : undefined;
+    const { blockhash, lastValidBlockHeight } = await chain.latestBlockhash();
+    const transaction =
+      lookupTable === undefined
+        ? buildPayoutTransaction({ ...shape, recentBlockhash: blockhash, lastValidBlockHeight })
+        : buildVersionedPayoutTransaction({ ...shape, recentBlockhash: blockhash, lookupTable });
+    if (transaction instanceof VersionedTransaction) transaction.sign([authority]);
+    else transaction.sign(authority);
     const signature = transactionSignature(transaction);
     if (signature === undefined) throw new Error(`batch ${batch.batchId} did not sign`);
     await journal.markSigned(batch.batchId, {

@@ -117,6 +117,52 @@ export function registerClientCommands(program: Command): void {
       }),
     );
 
+  withConnection(
+    billing.command("reconcile").description("compare the ledger with on-chain escrow, payout and memo state"),
+  ).action(
+    run<ConnectionOptions>(async (client, options) => {
+      const report = await client.call<{
+        intents: number;
+        recipients: number;
+        transactions: number;
+        differences: { kind: string; subject: string; expected: string; actual: string }[];
+      }>("GET", "/admin/reconcile");
+      print(options.json, report, () =>
+        report.differences.length === 0
+          ? `books match the chain: ${report.intents} intents, ${report.recipients} recipients, ${report.transactions} payout transactions`
+          : table([
+              ["difference", "subject", "expected", "on chain"],
+              ...report.differences.map((difference) => [
+                difference.kind,
+                difference.subject,
+                difference.expected,
+                difference.actual,
+              ]),
+            ]),
+      );
+      if (report.differences.length > 0) process.exitCode = 1;
+    }),
+  );
+
+  withConnection(program.command("settle").description("run a settlement round now: batch, oracle, payouts")).action(
+    run<ConnectionOptions>(async (client, options) => {
+      process.stderr.write("settling: batching records, verifying with the oracle, paying out…\n");
+      const summary = await client.call<{
+        epoch: number;
+        records: number;
+        accepted: number;
+        rejected: number;
+        paid: string;
+        pending_batches: string[];
+      }>("POST", "/admin/settle");
+      print(options.json, summary, () =>
+        summary.records === 0
+          ? "nothing to settle"
+          : `epoch ${summary.epoch}: ${summary.accepted}/${summary.records} records accepted, ${summary.rejected} rejected, ${summary.paid} base units paid${summary.pending_batches.length ? `, ${summary.pending_batches.length} batches pending` : ""}`,
+      );
+    }),
+  );
+
   withConnection(program.command("runners").description("runners known to the gateway")).action(
     run<ConnectionOptions>(async (client, options) => {
       const { runners } = await client.call<{

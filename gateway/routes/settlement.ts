@@ -3,6 +3,7 @@
  *
  *   POST /admin/settle                      run a settlement round now (admin)
  *   GET  /admin/runners/{id}/earnings       jobs, charged, settled payouts with signatures, pending (admin)
+ *   GET  /admin/reconcile                   ledger vs chain: escrows, recipients, memo roots (admin)
  *   POST /api/oracle/verify                 a signed batch → {success, verificationId, verificationScore, message}
  *   GET  /api/oracle/verifications/{id}     a verification with per-record results and proofs
  *
@@ -43,6 +44,8 @@ const settlementRoutes: FastifyPluginAsync<SettlementRoutesOptions> = async (
       failed_batches: summary.report?.failed ?? [],
     });
   });
+
+  app.get("/admin/reconcile", { config: { auth: "admin" } }, async () => jsonSafe(await settlement.reconcile()));
 
   app.get<{ Params: { id: string } }>("/admin/runners/:id/earnings", { config: { auth: "admin" } }, async (request) => {
     const runnerId = request.params.id;

@@ -13,6 +13,7 @@ import { SettlementExecutor } from "../../billing/settlement/executor.ts";
 import type { PayoutJournal } from "../../billing/settlement/journal.ts";
 import { type RoundSummary, SettlementPipeline } from "../../billing/settlement/pipeline.ts";
 import type { SettlementPayout } from "../../billing/settlement/plan.ts";
+import { type ReconcileReport, reconcile } from "../../billing/settlement/reconcile.ts";
 import { SqlitePayoutJournal } from "../../billing/settlement/sqlite-journal.ts";
 import type { BillingStore } from "../../billing/store/types.ts";
 import type { ModelCatalog } from "../../models/catalog.ts";
@@ -29,6 +30,8 @@ export interface SettlementService {
   oracleWallet: string;
   /** Runs a round now (the leader's timer and `POST /admin/settle` both come here). */
   settleNow(): Promise<RoundSummary>;
+  /** The books against the chain: escrows, recipients, memo roots. */
+  reconcile(): Promise<ReconcileReport>;
   close(): Promise<void>;
 }
 
@@ -145,6 +148,7 @@ export function createSettlementService(options: SettlementServiceOptions): Sett
       }
       return summary;
     },
+    reconcile: () => reconcile({ store, journal, chain: payments.chain, mint: payments.mint }),
     async close() {
       journal.close?.();
     },

@@ -3,8 +3,12 @@
  * → payouts on chain. Every wallet's token balance equals the ledger's split to the base unit,
  * escrows hold funded − settled, and payouts + carried remainders = charges.
  */
-import { getAssociatedTokenAddressSync } from "@solana/spl-token";
-import { PublicKey } from "@solana/web3.js";
+import {
+  createAssociatedTokenAccountIdempotentInstruction,
+  createTransferCheckedInstruction,
+  getAssociatedTokenAddressSync,
+} from "@solana/spl-token";
+import { PublicKey, Transaction } from "@solana/web3.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildBatch } from "../../billing/batches/batch.ts";
 import { decodeBatchJson, encodeBatchJson } from "../../billing/batches/batch-json.ts";
@@ -39,7 +43,7 @@ async function tokenBalance(owner: string): Promise<bigint> {
 }
 
 beforeAll(async () => {
-  stack = await startTestStack({ runners: 0, payments: true, settlement: true, billing: { fundedAmount: 1n } });
+  stack = await startTestStack({ runners: 0, payments: true, settlement: true, billing: { fundedAmount: 0n } });
   if (!stack.payments?.localChain) throw new Error("no local chain");
   payments = { ...stack.payments, localChain: stack.payments.localChain };
   for (let runner = 0; runner < 3; runner++) await stack.addRunner({ runnerId: `runner-${runner}` });
@@ -139,6 +143,50 @@ describe("settlement on the embedded network", () => {
     expect(BigInt(earnings.earned)).toBe(paidTo.get(stack.gateway.services.registry.get("runner-0")?.wallet ?? ""));
     expect(earnings.payouts.every((payout) => payout.signature.length > 40)).toBe(true);
   }, 120_000);
+
+  it("reconciles the books with the chain, and reports an escrow drained behind the ledger's back", async () => {
+    const headers = { authorization: `Bearer ${stack.adminToken}` };
+    const clean = (await (await fetch(`${stack.url}/admin/reconcile`, { headers })).json()) as {
+      transactions: number;
+      differences: unknown[];
+    };
+    expect(clean.transactions).toBeGreaterThan(0);
+    expect(clean.differences).toEqual([]);
+
+    // The settlement authority moves tokens out of an escrow without the ledger knowing.
+    const intent = await stack.store.getIntent(accounts[0]?.intentId ?? "");
+    if (!intent) throw new Error("intent missing");
+    const thief = generateKeypair().address;
+    const destination = getAssociatedTokenAddressSync(payments.mint, new PublicKey(thief));
+    const authority = payments.settlementAuthority;
+    const { blockhash } = await payments.localChain.latestBlockhash();
+    const drain = new Transaction({ feePayer: authority.publicKey, recentBlockhash: blockhash }).add(
+      createAssociatedTokenAccountIdempotentInstruction(
+        authority.publicKey,
+        destination,
+        new PublicKey(thief),
+        payments.mint,
+      ),
+      createTransferCheckedInstruction(
+        new PublicKey(intent.escrow),
+        payments.mint,
+        destination,
+        authority.publicKey,
+        1_000n,
+        payments.decimals,
+      ),
+    );
+    drain.sign(authority);
+    await payments.localChain.send(drain);
+    const tampered = (await (await fetch(`${stack.url}/admin/reconcile`, { headers })).json()) as {
+      differences: { kind: string; subject: string; expected: string; actual: string }[];
+    };
+    expect(tampered.differences).toEqual([
+      expect.objectContaining({ kind: "escrow_balance", subject: expect.stringContaining(intent.id) }),
+    ]);
+    const difference = tampered.differences[0];
+    expect(BigInt(difference?.expected ?? "0") - BigInt(difference?.actual ?? "0")).toBe(1_000n);
+  });
 
   it("answers the oracle API: a batch from an untrusted gateway is refused, a garbled one is a 400", async () => {
     const record = (await stack.store.listUsage({}, 1))[0];

@@ -98,7 +98,9 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
   }
   await store.apiKeys.import(TEST_API_KEY, TEST_ACCOUNT_ID, "test key");
   const metering = options.billing ? new Metering(store, { enabled: true, holdTtlMs: 60_000 }) : undefined;
-  if (options.billing) await fundTestIntent(store, TEST_ACCOUNT_ID, options.billing.fundedAmount);
+  // 0n: billing on, but intents come only through the real on-chain path.
+  if (options.billing && options.billing.fundedAmount > 0n)
+    await fundTestIntent(store, TEST_ACCOUNT_ID, options.billing.fundedAmount);
   const settings: GatewaySettings = {
     bodyLimitBytes: 1024 * 1024,
     firstTokenTimeoutMs: 10_000,

@@ -23,6 +23,7 @@ import { throughput } from "./scenarios/b-throughput.ts";
 import { concurrentStreams } from "./scenarios/c-streams.ts";
 import { soak } from "./scenarios/d-soak.ts";
 import { billingCost } from "./scenarios/e-billing.ts";
+import { settlementThroughput } from "./scenarios/f-settlement.ts";
 
 const SCENARIOS: Record<ScenarioId, { name: string; title: string; run: Scenario; boundMinutes: number }> = {
   a: { name: "latency", title: "added latency at concurrency 1 (non-stream)", run: addedLatency, boundMinutes: 5 },
@@ -30,6 +31,12 @@ const SCENARIOS: Record<ScenarioId, { name: string; title: string; run: Scenario
   c: { name: "streams", title: "1,000 concurrent SSE streams at 20 ms/token", run: concurrentStreams, boundMinutes: 5 },
   d: { name: "soak", title: "soak at half of (b)'s throughput", run: soak, boundMinutes: 4 },
   e: { name: "billing", title: "billing on vs off", run: billingCost, boundMinutes: 5 },
+  f: {
+    name: "settlement",
+    title: "100k usage records → signed batch, proofs, payout plan",
+    run: settlementThroughput,
+    boundMinutes: 3,
+  },
 };
 
 /** The gateway's boot (tsx compiling the sources) is not the hot path. */
@@ -48,7 +55,7 @@ function writeAtomically(path: string, text: string): void {
 function readResults(directory: string): ScenarioResult[] {
   const results: ScenarioResult[] = [];
   for (const file of readdirSync(directory)) {
-    if (!/^[a-e]-[a-z]+\.json$/.test(file)) continue;
+    if (!/^[a-f]-[a-z]+\.json$/.test(file)) continue;
     try {
       const parsed: unknown = JSON.parse(readFileSync(join(directory, file), "utf8"));
       if (validateResult(parsed).length === 0) results.push(parsed as ScenarioResult);

@@ -8,16 +8,25 @@ import { generateKeypair } from "../receipts/ed25519.ts";
 import type { UsageRecord } from "../store/types.ts";
 import { allInclusionProofs, buildBatch, verifyInclusion } from "./batch.ts";
 
-const BENCH_START_MS = 1_700_000_000_000;
+/** The synthetic records' first timestamp (record `i` is at `BENCH_START_MS + i`). */
+export const BENCH_START_MS = 1_700_000_000_000;
+/** Synthetic records spread over this many runners (`runner-<i % 16>`) and intents (`in_bench_<i % 32>`). */
+export const BENCH_RUNNERS = 16;
+export const BENCH_INTENTS = 32;
 const VERIFIED_SAMPLE = 1_000;
 
-function syntheticRecord(index: number): UsageRecord {
+/**
+ * The `index`-th synthetic usage record of the benchmarks: an escrowed, successful job with a
+ * receipt-sized `receiptJson`, on runner `index % 16` and intent `index % 32`. Shared by the
+ * batching benchmark and the settlement benchmark (`billing/settlement/bench-main.ts`).
+ */
+export function syntheticUsageRecord(index: number): UsageRecord {
   const promptTokens = 100 + (index % 400);
   const completionTokens = 50 + (index % 700);
   return {
     jobId: `job_bench_${index}`,
-    nodeId: `runner-${index % 16}`,
-    intentId: `in_bench_${index % 32}`,
+    nodeId: `runner-${index % BENCH_RUNNERS}`,
+    intentId: `in_bench_${index % BENCH_INTENTS}`,
     accountId: "acct_bench",
     apiKeyId: "key_bench",
     modelType: "qwen2.5-7b-instruct",
@@ -47,7 +56,7 @@ function syntheticRecord(index: number): UsageRecord {
  */
 export function benchmarkBatching(recordCount: number): number {
   if (!Number.isSafeInteger(recordCount) || recordCount < 1) throw new RangeError("recordCount must be positive");
-  const records = Array.from({ length: recordCount }, (_, index) => syntheticRecord(index));
+  const records = Array.from({ length: recordCount }, (_, index) => syntheticUsageRecord(index));
   const gatewayKeypair = generateKeypair();
   const started = performance.now();
   const batch = buildBatch({ epoch: 0, records, gatewayKeypair, createdAt: BENCH_START_MS });

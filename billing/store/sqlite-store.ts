@@ -151,6 +151,12 @@ export class SqliteBillingStore implements BillingStore {
   readonly apiKeys: ApiKeyStore;
   private readonly statements: ReturnType<typeof prepareStatements>;
 
+  private readonly pendingCaptures: {
+    record: UsageRecord;
+    resolve(result: CaptureResult): void;
+    reject(error: unknown): void;
+  }[] = [];
+
   private constructor(private readonly database: Database.Database) {
     this.apiKeys = new SqliteApiKeyStore(database);
     this.statements = prepareStatements(database);
@@ -226,9 +232,42 @@ export class SqliteBillingStore implements BillingStore {
     return this.write(() => this.reserveSync(intentId, jobId, amount, now, ttlMs), "relaxed");
   }
 
+  /**
+   * Captures arriving in the same turn of the event loop commit together (group commit): one
+   * transaction and one fsync for all of them, each in its own savepoint so one failure rolls
+   * back only itself. Each promise resolves after the shared commit is on disk.
+   */
   async capture(record: UsageRecord): Promise<CaptureResult> {
     assertUsageRecord(record);
-    return this.write(() => this.captureSync(record));
+    return new Promise<CaptureResult>((resolve, reject) => {
+      this.pendingCaptures.push({ record, resolve, reject });
+      if (this.pendingCaptures.length === 1) setImmediate(() => this.flushCaptures());
+    });
+  }
+
+  private flushCaptures(): void {
+    const batch = this.pendingCaptures.splice(0);
+    const outcomes: ({ ok: true; result: CaptureResult } | { ok: false; error: unknown })[] = [];
+    try {
+      this.write(() => {
+        for (const pending of batch) {
+          try {
+            // A transaction inside a transaction is a savepoint in better-sqlite3.
+            outcomes.push({ ok: true, result: this.database.transaction(() => this.captureSync(pending.record))() });
+          } catch (error) {
+            outcomes.push({ ok: false, error });
+          }
+        }
+      });
+    } catch (error) {
+      for (const pending of batch) pending.reject(error);
+      return;
+    }
+    batch.forEach((pending, index) => {
+      const outcome = outcomes[index];
+      if (outcome?.ok) pending.resolve(outcome.result);
+      else pending.reject(outcome?.error ?? new Error("capture lost"));
+    });
   }
 
   async release(jobId: string): Promise<boolean> {

@@ -1,7 +1,7 @@
 /**
  * The bench command line, parsed and validated as a pure function so it can be tested:
  *
- *   --scenario a,b,c     which scenarios to run (default: all, a..e)
+ *   --scenario a,b,c     which scenarios to run (default: all, a..f)
  *   --quick              short durations: a smoke run, not figures to quote
  *   --soak-minutes <n>   (d)'s duration (default 10; 0 < n ≤ 120)
  *   --cpu-prof           run the gateway under `node --cpu-prof` and summarise the profile
@@ -26,12 +26,13 @@ export class UsageError extends Error {
 
 export const USAGE = `usage: node --import tsx loadtest/bench.ts [options]
 
-  --scenario a,b,c,d,e   scenarios to run (default: all)
+  --scenario a,b,c,d,e,f scenarios to run (default: all)
                            a  added latency at concurrency 1 (non-stream), gateway vs engine
                            b  max throughput at 50 connections (non-stream), ratio to engine
                            c  1,000 concurrent SSE streams at 20 ms/token: stalls, TTFT, RSS
                            d  soak at half of (b)'s throughput: RSS slope, errors
                            e  billing on vs off: throughput ratio
+                           f  100k usage records → signed batch, proofs, payout plan: time
   --quick                short durations (a smoke run; figures are not to be quoted)
   --soak-minutes <n>     duration of (d) in minutes (default 10)
   --cpu-prof             profile the gateway (node --cpu-prof) and summarise the top functions

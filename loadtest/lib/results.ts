@@ -7,7 +7,7 @@
 
 export const RESULT_SCHEMA = "hypernode-bench/1";
 
-export const SCENARIO_IDS = ["a", "b", "c", "d", "e"] as const;
+export const SCENARIO_IDS = ["a", "b", "c", "d", "e", "f"] as const;
 export type ScenarioId = (typeof SCENARIO_IDS)[number];
 
 export type Comparator = "<=" | ">=";
@@ -127,7 +127,7 @@ export function validateResult(input: unknown): string[] {
     if (typeof result[key] !== "string") problems.push(`${key}: expected a string`);
   };
   if (result.schema !== RESULT_SCHEMA) problems.push(`schema: expected "${RESULT_SCHEMA}"`);
-  if (!SCENARIO_IDS.includes(result.scenario as ScenarioId)) problems.push("scenario: expected one of a..e");
+  if (!SCENARIO_IDS.includes(result.scenario as ScenarioId)) problems.push("scenario: expected one of a..f");
   for (const key of ["name", "title", "startedAt", "finishedAt", "figure"]) expectString(key);
   if (typeof result.quick !== "boolean") problems.push("quick: expected a boolean");
   if (typeof result.passed !== "boolean") problems.push("passed: expected a boolean");

@@ -15,7 +15,7 @@ import { escapeXml, niceCeiling, renderCharts } from "../../loadtest/lib/svg-cha
 describe("parseBenchOptions", () => {
   it("defaults to every scenario, full length, a 10-minute soak", () => {
     expect(parseBenchOptions([])).toEqual({
-      scenarios: ["a", "b", "c", "d", "e"],
+      scenarios: ["a", "b", "c", "d", "e", "f"],
       quick: false,
       soakMinutes: 10,
       cpuProf: false,

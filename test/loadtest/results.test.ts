@@ -190,7 +190,7 @@ describe("result JSON shape", () => {
     const good = buildResult(context, draft(), environment);
     expect(validateResult(null)).toEqual(["not a JSON object"]);
     expect(validateResult({ ...good, schema: "other" })).toContain(`schema: expected "${RESULT_SCHEMA}"`);
-    expect(validateResult({ ...good, scenario: "z" })).toContain("scenario: expected one of a..e");
+    expect(validateResult({ ...good, scenario: "z" })).toContain("scenario: expected one of a..f");
     expect(validateResult({ ...good, measurements: { x: "1" } })).toContain(
       "measurements.x: expected a finite number or null",
     );

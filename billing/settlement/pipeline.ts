@@ -53,7 +53,8 @@ export interface SettlementPipelineOptions {
 }
 
 const DEFAULT_LAG_MS = 1_000;
-const DEFAULT_MAX_RECORDS = 100_000;
+/** Per round: building a batch is synchronous CPU work on the serving thread, so keep it short; the rest waits a round. */
+const DEFAULT_MAX_RECORDS = 5_000;
 
 export class SettlementPipeline {
   /** Windows of the rounds this process ran, for the in-process oracle's epoch check. */

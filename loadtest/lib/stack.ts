@@ -77,6 +77,8 @@ export async function startGateway(settings: GatewaySettings): Promise<Gateway> 
       HYPERNODE_DEMO_KEY: settings.apiKey,
       HYPERNODE_DATA_DIR: settings.dataDir,
       LOG_LEVEL: "warn",
+      // Serving is measured here; settlement rounds have their own scenario (f).
+      HYPERNODE_SETTLEMENT_INTERVAL_MS: "0",
       ...settings.env,
     },
   });

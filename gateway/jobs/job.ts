@@ -111,6 +111,8 @@ export class Job implements JobListener {
   private cancelRequested = false;
   /** False when no hold was taken: there is nothing to capture. */
   private authorized = true;
+  /** The hold is being taken (the store has not answered yet). */
+  private authorizing = false;
   private consumerGone = false;
   private firstTokenAt: number | undefined;
   private firstTokenTimer: NodeJS.Timeout | undefined;
@@ -139,14 +141,23 @@ export class Job implements JobListener {
   start(): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.deferred = { resolve, reject };
+      this.authorizing = true;
       this.environment.authorize(this.spec).then(
         () => {
-          // The client may have left while the hold was being taken.
-          if (this.finished) return;
+          this.authorizing = false;
+          // The client left while the hold was being taken: close the books now, which gives
+          // the hold back (a zero capture), instead of leaving it to the TTL.
+          if (this.cancelRequested) {
+            void this.finish("cancelled", undefined, undefined, undefined).finally(() =>
+              reject(new GatewayError("GW_ERR_INVALID_REQUEST", "The client cancelled the request.")),
+            );
+            return;
+          }
           this.totalTimer = setTimeout(() => this.onTotalTimeout(), this.environment.totalTimeoutMs);
           this.dispatch(undefined);
         },
         (error: unknown) => {
+          this.authorizing = false;
           this.authorized = false;
           const gatewayError =
             error instanceof GatewayError
@@ -175,6 +186,8 @@ export class Job implements JobListener {
     this.consumerGone = true;
     if (this.finished || this.cancelRequested) return;
     this.cancelRequested = true;
+    // Still taking the hold: `start` finishes the job once the store has answered.
+    if (this.authorizing) return;
     const connection = this.runner?.connection;
     if (!this.runner || !connection) {
       void this.finish("cancelled", undefined, undefined, undefined).catch(() => {});

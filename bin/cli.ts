@@ -10,7 +10,18 @@ import { registerIntentCommands } from "../gateway/cli/intent-commands.ts";
 import { registerRunnerCommands } from "../runners/cli.ts";
 import { registerSimulatorCommand } from "../runners/simulator-command.ts";
 
+/**
+ * A process started by the embedded stack stops when the stack's process dies, however it dies
+ * (even SIGKILL): the stack holds the write end of our stdin, and the kernel closes it then.
+ */
+function exitWithParent(): void {
+  if (process.env.HYPERNODE_EXIT_WITH_PARENT !== "1") return;
+  process.stdin.resume();
+  process.stdin.once("close", () => process.kill(process.pid, "SIGTERM"));
+}
+
 export async function runCli(argv: string[]): Promise<void> {
+  exitWithParent();
   const program = new Command("hypernode")
     .description("OpenAI-compatible inference gateway over GPU runners, billed per token on Solana")
     .showHelpAfterError();

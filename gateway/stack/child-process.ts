@@ -27,8 +27,9 @@ export interface ChildOptions {
 
 export async function startChild(options: ChildOptions): Promise<StartedChild> {
   const child = spawn(process.execPath, [HYPERNODE_BIN, ...options.args], {
-    env: { ...process.env, ...options.environment },
-    stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, ...options.environment, HYPERNODE_EXIT_WITH_PARENT: "1" },
+    // Our end of the child's stdin stays open for our lifetime; its closing tells the child we died.
+    stdio: ["pipe", "pipe", "inherit"],
   });
   let stopping = false;
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));

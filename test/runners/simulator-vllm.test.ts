@@ -5,7 +5,7 @@ import type { CreateEmbeddingResponse } from "openai/resources/embeddings";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type SimulatorHandle, startSimulator } from "../../runners/simulator/server.ts";
 import { postJson, readSse } from "../fixtures/simulator/client.ts";
-import { openAiSchemaErrors } from "../fixtures/simulator/openai-schema.ts";
+import { validateOpenAi } from "../support/openai-schemas.ts";
 
 const MODEL = "Qwen/Qwen2.5-7B-Instruct";
 const MESSAGES = [
@@ -79,7 +79,7 @@ describe("vLLM metadata endpoints", () => {
       max_model_len: 32768,
       permission: [],
     });
-    expect(openAiSchemaErrors("ListModelsResponse", list)).toEqual([]);
+    expect(validateOpenAi("ListModelsResponse", list)).toEqual([]);
   });
 
   it("answers /health with an empty 200 and /version with a version", async () => {
@@ -107,7 +107,7 @@ describe("POST /v1/chat/completions", () => {
     expect(completion.usage?.completion_tokens).toBe(5);
     expect(completion.usage?.total_tokens).toBe((completion.usage?.prompt_tokens ?? 0) + 5);
     expect(completion.usage?.prompt_tokens_details?.cached_tokens).toEqual(expect.any(Number));
-    expect(openAiSchemaErrors("CreateChatCompletionResponse", withoutVllmNulls(completion))).toEqual([]);
+    expect(validateOpenAi("CreateChatCompletionResponse", withoutVllmNulls(completion))).toEqual([]);
   });
 
   it("echoes the model name as requested, catalog id included", async () => {
@@ -138,7 +138,7 @@ describe("POST /v1/chat/completions", () => {
       expect(chunk.id).toBe(events[0]?.id);
       expect(chunk.object).toBe("chat.completion.chunk");
       expect("usage" in chunk).toBe(false);
-      expect(openAiSchemaErrors("CreateChatCompletionStreamResponse", chunk)).toEqual([]);
+      expect(validateOpenAi("CreateChatCompletionStreamResponse", chunk)).toEqual([]);
     }
   });
 
@@ -277,7 +277,7 @@ describe("POST /v1/chat/completions", () => {
     const args = JSON.parse(toolCall.function.arguments) as { city: unknown; days: unknown };
     expect(typeof args.city).toBe("string");
     expect(Number.isInteger(args.days)).toBe(true);
-    expect(openAiSchemaErrors("CreateChatCompletionResponse", withoutVllmNulls(completion))).toEqual([]);
+    expect(validateOpenAi("CreateChatCompletionResponse", withoutVllmNulls(completion))).toEqual([]);
   });
 
   it("streams a required tool call as tool_call deltas that join into the same call", async () => {
@@ -292,7 +292,7 @@ describe("POST /v1/chat/completions", () => {
     const wholeCall = whole.choices[0]?.message.tool_calls?.[0];
     expect(wholeCall?.type === "function" ? wholeCall.function.arguments : undefined).toBe(streamedArguments);
     expect(events.at(-1)?.choices[0]?.finish_reason).toBe("tool_calls");
-    for (const chunk of events) expect(openAiSchemaErrors("CreateChatCompletionStreamResponse", chunk)).toEqual([]);
+    for (const chunk of events) expect(validateOpenAi("CreateChatCompletionStreamResponse", chunk)).toEqual([]);
   });
 
   it("with tool_choice auto calls a tool after a user turn and answers in words after a tool result", async () => {
@@ -358,7 +358,7 @@ describe("POST /v1/completions", () => {
     expect(completion.choices[0]?.finish_reason).toBe("length");
     expect(completion.usage?.prompt_tokens).toBe(4);
     expect(completion.usage?.completion_tokens).toBe(4);
-    expect(openAiSchemaErrors("CreateCompletionResponse", withoutVllmNulls(completion))).toEqual([]);
+    expect(validateOpenAi("CreateCompletionResponse", withoutVllmNulls(completion))).toEqual([]);
     const streamed = await readSse<Completion>(
       await postJson(`${simulator.url}/v1/completions`, {
         model: MODEL,
@@ -415,7 +415,7 @@ describe("POST /v1/embeddings", () => {
       left.reduce((sum, value, index) => sum + value * (right[index] ?? 0), 0);
     expect(cosine(vectors[0] ?? [], vectors[1] ?? [])).toBeGreaterThan(cosine(vectors[0] ?? [], vectors[2] ?? []));
     expect(result.usage.prompt_tokens).toBe(3 + 6 + 3);
-    expect(openAiSchemaErrors("CreateEmbeddingResponse", result)).toEqual([]);
+    expect(validateOpenAi("CreateEmbeddingResponse", result)).toEqual([]);
   });
 
   it("honours dimensions, base64 encoding and token-array input", async () => {

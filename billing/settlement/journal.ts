@@ -71,6 +71,12 @@ export interface PayoutJournal {
   /** signed|sent → expired: only after the chain showed its blockhash is dead and it did not land. */
   markExpired(batchId: string): Promise<void>;
   markNotified(batchId: string, payoutId: string): Promise<void>;
+  /**
+   * The job ids of an epoch's signed usage batch, in leaf order, so any record's inclusion
+   * proof can be rebuilt later. Recorded once; a repeat is ignored.
+   */
+  recordBatchMembers(epoch: number, jobIds: readonly string[]): Promise<void>;
+  batchMembers(epoch: number): Promise<string[] | undefined>;
 }
 
 export class JournalTransitionError extends Error {
@@ -131,6 +137,16 @@ function cloneBatch(batch: PayoutBatch): PayoutBatch {
 /** For unit tests and single-process tools: state lives as long as the object. */
 export class MemoryPayoutJournal implements PayoutJournal {
   private readonly epochs = new Map<number, EpochRecord>();
+  private readonly members = new Map<number, string[]>();
+
+  async recordBatchMembers(epoch: number, jobIds: readonly string[]): Promise<void> {
+    if (!this.members.has(epoch)) this.members.set(epoch, [...jobIds]);
+  }
+
+  async batchMembers(epoch: number): Promise<string[] | undefined> {
+    const jobIds = this.members.get(epoch);
+    return jobIds === undefined ? undefined : [...jobIds];
+  }
   private readonly batches = new Map<string, PayoutBatch>();
 
   constructor(private readonly now: () => number = Date.now) {}

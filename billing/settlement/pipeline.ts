@@ -8,11 +8,12 @@
  * the previous one, up to a short lag behind now so a record still being written is not missed.
  */
 
-import { buildBatch, type SignedBatch } from "../batches/batch.ts";
+import { buildBatch, type InclusionProof, type SignedBatch, usageRecordLeaf } from "../batches/batch.ts";
 import type { EpochBounds } from "../batches/epochs.ts";
+import { MerkleTree } from "../batches/merkle.ts";
 import type { VerificationResult } from "../oracle/types.ts";
 import type { WalletKeypair } from "../receipts/ed25519.ts";
-import type { BillingStore } from "../store/types.ts";
+import type { BillingStore, UsageRecord } from "../store/types.ts";
 import type { SettlementExecutor, SettlementReport } from "./executor.ts";
 import type { PayoutJournal } from "./journal.ts";
 import { planSettlement, type SettlementItem, type SettlementPayout, type SettlementSplit } from "./plan.ts";
@@ -78,6 +79,27 @@ export class SettlementPipeline {
     return this.running;
   }
 
+  /**
+   * A verified record's inclusion proof in its epoch's signed root, rebuilt from the batch's
+   * journaled members (leaf bytes leave out the fields settlement changes later).
+   */
+  async inclusionProofOf(jobId: string): Promise<{ epoch: number; root: string; proof: InclusionProof } | undefined> {
+    const record = await this.options.store.getUsage(jobId);
+    if (record?.epoch === undefined) return undefined;
+    const members = await this.options.journal.batchMembers(record.epoch);
+    if (!members) return undefined;
+    const records: UsageRecord[] = [];
+    for (const memberId of members) {
+      const member = await this.options.store.getUsage(memberId);
+      if (!member) return undefined;
+      records.push(member);
+    }
+    const leaves = records.map((member) => usageRecordLeaf(member));
+    const tree = new MerkleTree(leaves);
+    const index = members.indexOf(jobId);
+    return { epoch: record.epoch, root: tree.root.toString("hex"), proof: { jobId, ...tree.proof(index) } };
+  }
+
   /** After a restart: finish payouts a crash left in flight before starting anything new. */
   resume(): Promise<SettlementReport> {
     return this.options.executor.resume();
@@ -113,6 +135,10 @@ export class SettlementPipeline {
     const startMs = Math.min(...due.map((record) => record.timestamp));
     this.windows.set(epoch, { startMs, endMs: until + 1 });
     const batch = buildBatch({ epoch, records: due, gatewayKeypair: this.options.gatewayKeypair, createdAt: now });
+    await journal.recordBatchMembers(
+      epoch,
+      due.map((record) => record.jobId),
+    );
     const verification = await this.options.verifier.verify(batch);
     const acceptedIds = new Set(verification.proofs.map((proof) => proof.jobId));
     for (const record of due) if (!acceptedIds.has(record.jobId)) this.rejected.add(record.jobId);

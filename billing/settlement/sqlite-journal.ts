@@ -47,6 +47,12 @@ CREATE TABLE IF NOT EXISTS settlement_batches (
   error TEXT,
   updated_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS settlement_batch_members (
+  epoch INTEGER NOT NULL,
+  position INTEGER NOT NULL,
+  job_id TEXT NOT NULL,
+  PRIMARY KEY (epoch, position)
+);
 CREATE INDEX IF NOT EXISTS settlement_batches_by_state ON settlement_batches (state, epoch, batch_index);
 `;
 
@@ -187,6 +193,24 @@ export class SqlitePayoutJournal implements PayoutJournal {
 
   close(): void {
     if (this.ownsDatabase) this.database.close();
+  }
+
+  async recordBatchMembers(epoch: number, jobIds: readonly string[]): Promise<void> {
+    const insert = this.database.prepare(
+      "INSERT OR IGNORE INTO settlement_batch_members (epoch, position, job_id) VALUES (?, ?, ?)",
+    );
+    this.database
+      .transaction(() => {
+        jobIds.forEach((jobId, position) => insert.run(epoch, position, jobId));
+      })
+      .immediate();
+  }
+
+  async batchMembers(epoch: number): Promise<string[] | undefined> {
+    const rows = this.database
+      .prepare("SELECT job_id FROM settlement_batch_members WHERE epoch = ? ORDER BY position")
+      .all(epoch) as { job_id: string }[];
+    return rows.length === 0 ? undefined : rows.map((row) => row.job_id);
   }
 
   async recordEpoch(epoch: EpochRecord, batches: PayoutBatch[]): Promise<boolean> {

@@ -3,6 +3,7 @@
  *
  *   POST /admin/settle                      run a settlement round now (admin)
  *   GET  /admin/runners/{id}/earnings       jobs, charged, settled payouts with signatures, pending (admin)
+ *   GET  /admin/usage/{jobId}/proof         the record's Merkle inclusion proof in its epoch's root (admin)
  *   GET  /admin/reconcile                   ledger vs chain: escrows, recipients, memo roots (admin)
  *   POST /api/oracle/verify                 a signed batch → {success, verificationId, verificationScore, message}
  *   GET  /api/oracle/verifications/{id}     a verification with per-record results and proofs
@@ -44,6 +45,17 @@ const settlementRoutes: FastifyPluginAsync<SettlementRoutesOptions> = async (
       failed_batches: summary.report?.failed ?? [],
     });
   });
+
+  app.get<{ Params: { jobId: string } }>(
+    "/admin/usage/:jobId/proof",
+    { config: { auth: "admin" } },
+    async (request) => {
+      const found = await settlement.pipeline.inclusionProofOf(request.params.jobId);
+      if (!found)
+        throw new GatewayError("GW_ERR_NOT_FOUND", `No verified record ${request.params.jobId} in a settled batch.`);
+      return found;
+    },
+  );
 
   app.get("/admin/reconcile", { config: { auth: "admin" } }, async () => jsonSafe(await settlement.reconcile()));
 

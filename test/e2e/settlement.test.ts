@@ -10,7 +10,7 @@ import {
 } from "@solana/spl-token";
 import { PublicKey, Transaction } from "@solana/web3.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildBatch } from "../../billing/batches/batch.ts";
+import { buildBatch, type InclusionProof, verifyInclusion } from "../../billing/batches/batch.ts";
 import { decodeBatchJson, encodeBatchJson } from "../../billing/batches/batch-json.ts";
 import { generateKeypair } from "../../billing/receipts/ed25519.ts";
 import { fundDemoIntent, type Payments } from "../../gateway/stack/payments.ts";
@@ -73,6 +73,7 @@ describe("settlement on the embedded network", () => {
     expect(response.status).toBe(200);
     const summary = (await response.json()) as {
       epoch: number;
+      root: string;
       accepted: number;
       rejected: number;
       pending_batches: string[];
@@ -117,6 +118,19 @@ describe("settlement on the embedded network", () => {
       expect(intent.spent).toBe(charges);
     }
     for (const record of records) expect((await stack.store.getUsage(record.jobId))?.chargeState).toBe("settled");
+
+    // Any record's inclusion proof in the signed root can be fetched and checked.
+    const sample = records[5];
+    if (!sample) throw new Error("no record");
+    const proofResponse = await fetch(`${stack.url}/admin/usage/${sample.jobId}/proof`, {
+      headers: { authorization: `Bearer ${stack.adminToken}` },
+    });
+    const { root, proof } = (await proofResponse.json()) as { root: string; proof: InclusionProof };
+    expect(root).toBe(summary.root);
+    const settledRecord = await stack.store.getUsage(sample.jobId);
+    if (!settledRecord) throw new Error("record vanished");
+    expect(verifyInclusion(settledRecord, proof, root)).toBe(true);
+    expect(verifyInclusion({ ...settledRecord, charge: settledRecord.charge + 1n }, proof, root)).toBe(false);
 
     // The transactions carry the batch root in their memo.
     const landed = await payments.localChain.getTransaction(batches[0]?.signature ?? "");

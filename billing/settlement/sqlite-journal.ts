@@ -201,7 +201,7 @@ export class SqlitePayoutJournal implements PayoutJournal {
     );
     this.database
       .transaction(() => {
-        jobIds.forEach((jobId, position) => insert.run(epoch, position, jobId));
+        for (const [position, jobId] of jobIds.entries()) insert.run(epoch, position, jobId);
       })
       .immediate();
   }

@@ -7,6 +7,7 @@ import { Command } from "commander";
 import { registerClientCommands } from "../gateway/cli/client-commands.ts";
 import { registerGatewayCommands } from "../gateway/cli/commands.ts";
 import { registerIntentCommands } from "../gateway/cli/intent-commands.ts";
+import { registerOracleCommand } from "../gateway/cli/oracle-command.ts";
 import { registerRunnerCommands } from "../runners/cli.ts";
 import { registerSimulatorCommand } from "../runners/simulator-command.ts";
 
@@ -28,6 +29,7 @@ export async function runCli(argv: string[]): Promise<void> {
   registerGatewayCommands(program);
   registerClientCommands(program);
   registerIntentCommands(program);
+  registerOracleCommand(program);
   registerRunnerCommands(program);
   registerSimulatorCommand(program);
   await program.parseAsync(argv);

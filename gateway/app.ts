@@ -23,6 +23,7 @@ import generationRoutes from "./routes/generation.ts";
 import healthRoutes from "./routes/health.ts";
 import intentRoutes from "./routes/intents.ts";
 import modelRoutes from "./routes/models.ts";
+import oracleRoutes from "./routes/oracle.ts";
 import settlementRoutes from "./routes/settlement.ts";
 import webSocketApi from "./routes/websocket-api.ts";
 import { NodeTokenStore } from "./runners/node-tokens.ts";
@@ -158,6 +159,7 @@ export async function buildGateway(
   const settlement = services.settlement;
   if (settlement && services.store) {
     await app.register(settlementRoutes, { settlement, store: services.store, registry: services.registry });
+    await app.register(oracleRoutes, { oracle: settlement.oracle });
     // The leader settles on a timer; rounds never overlap (the pipeline shares a running round).
     const settleTimer =
       settings.settlementIntervalMs > 0

@@ -66,7 +66,7 @@ export class Oracle {
     const verificationId = `ver_${randomBytes(12).toString("hex")}`;
     const verifiedAt = (this.options.now ?? Date.now)();
     const batchFailures = this.checkBatch(batch);
-    const bounds = this.dependencies.epochs.epochBounds(batch.epoch);
+    const bounds = this.dependencies.epochs.epochBounds(batch.epoch, batch);
     const seenInBatch = new Set<string>();
     const results: RecordVerification[] = [];
     const proofs: UsageProof[] = [];

@@ -3,6 +3,7 @@
  * back each later) and what a verification answers.
  */
 import type { ModelCatalog } from "../../models/catalog.ts";
+import type { SignedBatch } from "../batches/batch.ts";
 import type { EpochBounds } from "../batches/epochs.ts";
 import type { IntentState } from "../store/types.ts";
 import type { NullifierSet } from "./nullifiers.ts";
@@ -26,8 +27,12 @@ export interface IntentLookup {
 }
 
 export interface EpochWindows {
-  /** The window a batch's epoch covers; undefined for an epoch the oracle does not know. */
-  epochBounds(epoch: number): EpochBounds | undefined;
+  /**
+   * The window a batch's epoch covers; undefined for an epoch the oracle does not know. The
+   * batch is given too: a standalone oracle that does not share the gateway's schedule can
+   * bound the window by the batch's signed creation time.
+   */
+  epochBounds(epoch: number, batch: SignedBatch): EpochBounds | undefined;
 }
 
 export interface OracleDependencies {

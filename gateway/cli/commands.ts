@@ -3,41 +3,10 @@
  * waiting for runners to dial in).
  */
 import type { Command } from "commander";
-import type { ModelCatalog } from "../../models/catalog.ts";
-import { CatalogFileError, loadCatalog } from "../../models/catalog-file.ts";
 import { buildGateway } from "../app.ts";
-import { ConfigurationError, type GatewayConfig, loadConfig } from "../config.ts";
 import { startEmbeddedStack } from "../stack/embedded-stack.ts";
 import { startGatewayServices } from "../stack/gateway-services.ts";
-
-/** Configuration and catalog, validated; a bad value stops the process with a clear message. */
-function loadConfigOrExit(): { config: GatewayConfig; catalog: ModelCatalog } {
-  try {
-    const config = loadConfig();
-    return { config, catalog: loadCatalog(config.modelsFile) };
-  } catch (error) {
-    if (error instanceof ConfigurationError || error instanceof CatalogFileError) {
-      process.stderr.write(`hypernode: ${error.message}\n`);
-      process.exit(2);
-    }
-    throw error;
-  }
-}
-
-function loggerOptions(config: GatewayConfig) {
-  return { level: config.logLevel, redact: ["req.headers.authorization", "headers.authorization"] };
-}
-
-function onSignals(stop: () => Promise<void>): void {
-  let stopping = false;
-  const handler = () => {
-    if (stopping) return;
-    stopping = true;
-    void stop().finally(() => process.exit(0));
-  };
-  process.once("SIGINT", handler);
-  process.once("SIGTERM", handler);
-}
+import { loadConfigOrExit, loggerOptions, onSignals } from "./process.ts";
 
 export function registerGatewayCommands(program: Command): void {
   program

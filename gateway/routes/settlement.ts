@@ -5,16 +5,13 @@
  *   GET  /admin/runners/{id}/earnings       jobs, charged, settled payouts with signatures, pending (admin)
  *   GET  /admin/usage/{jobId}/proof         the record's Merkle inclusion proof in its epoch's root (admin)
  *   GET  /admin/reconcile                   ledger vs chain: escrows, recipients, memo roots (admin)
- *   POST /api/oracle/verify                 a signed batch → {success, verificationId, verificationScore, message}
- *   GET  /api/oracle/verifications/{id}     a verification with per-record results and proofs
  *
- * The oracle routes are open: a batch only counts when signed by a gateway the oracle trusts.
+ * The oracle's own routes are in `oracle.ts`.
  */
 import type { FastifyInstance, FastifyPluginAsync } from "fastify";
 import fastifyPlugin from "fastify-plugin";
-import { decodeBatchJson } from "../../billing/batches/batch-json.ts";
 import type { BillingStore } from "../../billing/store/types.ts";
-import { GatewayError, invalidRequest } from "../errors.ts";
+import { GatewayError } from "../errors.ts";
 import type { RunnerRegistry } from "../runners/registry.ts";
 import type { SettlementService } from "../stack/settlement.ts";
 import { jsonSafe } from "./json-safe.ts";
@@ -94,33 +91,6 @@ const settlementRoutes: FastifyPluginAsync<SettlementRoutesOptions> = async (
       payouts,
     });
   });
-
-  app.post("/api/oracle/verify", { config: { auth: "open" } }, async (request) => {
-    const decoded = decodeBatchJson(request.body);
-    if (!decoded.ok)
-      throw invalidRequest(
-        `Invalid batch: ${decoded.path ? `${decoded.path}: ` : ""}${decoded.error}.`,
-        decoded.path || null,
-        "invalid_batch",
-      );
-    const result = await settlement.oracle.verify(decoded.batch);
-    return jsonSafe({
-      success: result.success,
-      verificationId: result.verificationId,
-      verificationScore: result.verificationScore,
-      message: result.message,
-    });
-  });
-
-  app.get<{ Params: { id: string } }>(
-    "/api/oracle/verifications/:id",
-    { config: { auth: "open" } },
-    async (request) => {
-      const result = settlement.oracle.getVerification(request.params.id);
-      if (!result) throw new GatewayError("GW_ERR_NOT_FOUND", `No verification ${request.params.id}.`);
-      return jsonSafe(result);
-    },
-  );
 };
 
 export default fastifyPlugin(settlementRoutes, {

@@ -50,7 +50,7 @@ export interface SettlementServiceOptions {
 }
 
 /** A job id is spent once its record was verified: the store's state is the nullifier's truth. */
-function storeNullifiers(store: BillingStore): NullifierSet {
+export function storeNullifiers(store: BillingStore): NullifierSet {
   return {
     has: async (jobId) => {
       const record = await store.getUsage(jobId);

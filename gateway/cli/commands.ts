@@ -28,6 +28,7 @@ export function registerGatewayCommands(program: Command): void {
           `  admin token:   ${config.adminToken ? "(from HYPERNODE_ADMIN_TOKEN)" : stack.adminToken}`,
           `  simulator:     ${stack.simulatorUrl} (vLLM's API on /v1, Ollama's on /api)`,
           `  demo intent:   ${stack.demoIntentId ?? "(none)"} (100 tokens on the in-process chain; GET /v1/intents/{id})`,
+          `  batch key:     ${stack.gateway.services.settlement?.gatewayKeypair.address ?? "(settlement off)"} (trust it in \`hypernode oracle --trust\`)`,
           "",
           "Try it:",
           `  curl ${stack.url}/v1/chat/completions -H "Authorization: Bearer ${stack.demoKey}" -H "Content-Type: application/json" \\`,

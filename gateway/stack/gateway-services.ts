@@ -2,11 +2,13 @@
  * Everything a gateway process needs besides HTTP: the billing store, metering, the payment
  * rail and the demo account. Both `hypernode start` and `hypernode gateway` start here.
  */
+import { join, resolve } from "node:path";
 import { Metering } from "../../billing/metering.ts";
 import type { ModelCatalog } from "../../models/catalog.ts";
 import { createGatewayServices, type GatewayServices } from "../app.ts";
 import type { GatewayConfig } from "../config.ts";
 import { ensureAccount, openBillingStore } from "./billing-store.ts";
+import { loadOrCreateKeypair } from "./keypairs.ts";
 import { connectClusterPayments, fundDemoIntent, type Payments, startLocalPayments } from "./payments.ts";
 import { createSettlementService, journalPathFor } from "./settlement.ts";
 
@@ -60,6 +62,10 @@ export async function startGatewayServices(
     catalog,
     events: services.events,
     journalPath: journalPathFor(config.dataDirectory),
+    // Stable across restarts: a separately run oracle trusts this gateway's batch key.
+    gatewayKeypair: loadOrCreateKeypair(join(resolve(config.dataDirectory), "gateway-keypair.json")),
+    oracleKeypair: loadOrCreateKeypair(join(resolve(config.dataDirectory), "oracle-keypair.json")),
+    treasuryWallet: loadOrCreateKeypair(join(resolve(config.dataDirectory), "treasury-keypair.json")).address,
   });
   // Payouts a previous process left in flight are resolved from the chain before anything new.
   await services.settlement.pipeline.resume();

